@@ -1,0 +1,120 @@
+import AsyncHTTPClient
+import Foundation
+import GatehouseCore
+import GatehouseSecurity
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// The keyholder: the only component that holds provider keys and the only one that
+/// talks to providers. It resolves a provider name to its configured endpoint, strips
+/// any credential-looking header the front supplied, injects the provider's key last,
+/// never follows redirects, and caps response time.
+///
+/// Threat assumptions: requests come from the front, which parses untrusted input and
+/// may be compromised; it can name a configured provider and a path, nothing else.
+public final class Keyholder: EgressTransport {
+    public struct Limits: Sendable {
+        public var connectTimeout: TimeAmount = .seconds(10)
+        public var requestTimeout: TimeAmount = .seconds(300)
+        public var streamTimeout: TimeAmount = .seconds(900)
+        public var maxConnectionsPerHost = 256
+
+        public init() {}
+    }
+
+    /// Headers the front may never set: credentials, routing, framing.
+    static let forbiddenHeaders: Set<String> = [
+        "authorization", "proxy-authorization", "x-api-key", "x-goog-api-key", "api-key", "cookie", "host",
+        "content-length", "transfer-encoding", "connection", "upgrade", "te", "forwarded", "x-forwarded-for",
+        "x-forwarded-host",
+    ]
+
+    private let endpoints: [String: ProviderEndpoint]
+    private let credentials: [String: Secret]
+    private let client: HTTPClient
+    private let limits: Limits
+    private let logger: Logger
+
+    /// Unseals the key of every endpoint that names one. Fails closed: a provider whose
+    /// key cannot be unsealed stops the start, with a message naming the provider and key.
+    public init(endpoints: [ProviderEndpoint], keyStore: SealedKeyStore?, limits: Limits = Limits(), logger: Logger) throws {
+        var byName: [String: ProviderEndpoint] = [:]
+        var credentials: [String: Secret] = [:]
+        for endpoint in endpoints {
+            byName[endpoint.name] = endpoint
+            guard let keyName = endpoint.keyName else { continue }
+            guard let keyStore else {
+                throw EgressError.missingKey(provider: endpoint.name, key: keyName, underlying: "no key store")
+            }
+            do {
+                credentials[endpoint.name] = try keyStore.unseal(name: keyName)
+            } catch {
+                throw EgressError.missingKey(provider: endpoint.name, key: keyName, underlying: "\(error)")
+            }
+        }
+        self.endpoints = byName
+        self.credentials = credentials
+        self.limits = limits
+        self.logger = logger
+        var configuration = HTTPClient.Configuration()
+        configuration.redirectConfiguration = .disallow
+        configuration.timeout = .init(connect: limits.connectTimeout, read: nil)
+        configuration.connectionPool = .init(
+            idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: limits.maxConnectionsPerHost)
+        configuration.decompression = .disabled
+        self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    public func shutdown() async throws {
+        try await client.shutdown()
+    }
+
+    public func send(_ request: EgressRequest) async throws -> EgressResponse {
+        guard let endpoint = endpoints[request.provider] else {
+            throw GatewayError(.internalError, "The gateway has no route for this model.", code: "unknown_provider")
+        }
+        let url: String
+        do {
+            url = try endpoint.url(for: request)
+        } catch {
+            throw GatewayError(.invalidRequest, "The request path was refused.", code: "egress_path_refused")
+        }
+        var outbound = HTTPClientRequest(url: url)
+        outbound.method = HTTPMethod(rawValue: request.method)
+        for header in request.headers where !Self.forbiddenHeaders.contains(header.name.lowercased()) {
+            outbound.headers.add(name: header.name, value: header.value)
+        }
+        outbound.headers.replaceOrAdd(name: "user-agent", value: "gatehouse")
+        if let secret = credentials[endpoint.name] {
+            // Injected last, so nothing the front sent can shadow it.
+            outbound.headers.replaceOrAdd(name: endpoint.credentialHeader, value: endpoint.credentialValue(secret))
+        }
+        if let body = request.body { outbound.body = .bytes(body) }
+        let timeout = request.isStreaming ? limits.streamTimeout : limits.requestTimeout
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(outbound, timeout: timeout, logger: logger)
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch let error as HTTPClientError {
+            throw Self.map(error, provider: endpoint.name)
+        } catch {
+            logger.debug("egress failed", metadata: ["gatehouse.provider": .string(endpoint.name)])
+            throw GatewayError(.upstreamFailure, "Could not reach the '\(endpoint.name)' provider.", code: "upstream_unreachable")
+        }
+        let headers = response.headers.map { (name: $0.name.lowercased(), value: $0.value) }
+        return EgressResponse(status: Int(response.status.code), headers: headers, body: ByteStream(response.body))
+    }
+
+    static func map(_ error: HTTPClientError, provider: String) -> GatewayError {
+        switch error {
+        case .deadlineExceeded, .readTimeout, .connectTimeout, .writeTimeout:
+            return GatewayError(.upstreamTimeout, "The '\(provider)' provider did not answer in time.", code: "upstream_timeout")
+        case .cancelled:
+            return GatewayError(.upstreamFailure, "The request to the '\(provider)' provider was cancelled.", code: "upstream_cancelled")
+        default:
+            return GatewayError(.upstreamFailure, "Could not reach the '\(provider)' provider.", code: "upstream_unreachable")
+        }
+    }
+}

@@ -1,0 +1,192 @@
+import Foundation
+import GatehouseCore
+import Yams
+
+/// The operator's configuration: listener, limits, providers and models.
+///
+/// A configuration names where a provider key is sealed (`key: NAME`), never the key.
+/// Every problem is reported with the file, the key path and what is wrong, and the
+/// gateway does not start: unknown keys are errors too, so a typo cannot silently
+/// disable a setting.
+public struct GatewayConfig: Sendable {
+    public struct Provider: Sendable, Equatable {
+        public var name: String
+        public var kind: ProviderKind
+        public var baseURL: String
+        public var keyName: String?
+
+        public init(name: String, kind: ProviderKind, baseURL: String, keyName: String?) {
+            self.name = name
+            self.kind = kind
+            self.baseURL = baseURL
+            self.keyName = keyName
+        }
+    }
+
+    public var host: String?
+    public var port: Int?
+    public var maxBodyBytes: Int = 16 << 20
+    public var audience: String = "gatehouse"
+    public var providers: [Provider] = []
+    public var models: [Deployment] = []
+
+    public init() {}
+
+    public struct LoadError: Error, CustomStringConvertible {
+        public let file: String
+        public let key: String
+        public let problem: String
+        public var description: String { "\(file): \(key): \(problem)" }
+    }
+
+    public static func load(file: String, environment: [String: String]) throws -> GatewayConfig {
+        let text: String
+        do {
+            text = try String(contentsOfFile: file, encoding: .utf8)
+        } catch {
+            throw LoadError(file: file, key: "(file)", problem: "cannot be read (\(error.localizedDescription))")
+        }
+        return try parse(text, file: file, environment: environment)
+    }
+
+    public static func parse(_ text: String, file: String, environment: [String: String]) throws -> GatewayConfig {
+        let root: Any?
+        do {
+            root = try Yams.load(yaml: text)
+        } catch {
+            throw LoadError(file: file, key: "(syntax)", problem: "is not valid YAML: \(error)")
+        }
+        var reader = Reader(file: file, environment: environment)
+        return try reader.read(root)
+    }
+
+    private struct Reader {
+        let file: String
+        let environment: [String: String]
+
+        func fail(_ key: String, _ problem: String) -> LoadError { LoadError(file: file, key: key, problem: problem) }
+
+        func mapping(_ value: Any?, _ key: String, allowed: Set<String>) throws -> [String: Any] {
+            guard let dictionary = value as? [String: Any] else { throw fail(key, "must be a mapping") }
+            if let unknown = dictionary.keys.filter({ !allowed.contains($0) }).sorted().first {
+                throw fail(key.isEmpty ? unknown : "\(key).\(unknown)", "is not a known setting (expected one of: \(allowed.sorted().joined(separator: ", ")))")
+            }
+            return dictionary
+        }
+
+        func string(_ value: Any?, _ key: String) throws -> String? {
+            guard let value else { return nil }
+            let text: String
+            switch value {
+            case let string as String: text = string
+            case let int as Int: text = String(int)
+            default: throw fail(key, "must be a string")
+            }
+            return try interpolate(text, key)
+        }
+
+        func int(_ value: Any?, _ key: String, range: ClosedRange<Int>) throws -> Int? {
+            guard let value else { return nil }
+            let number: Int?
+            switch value {
+            case let int as Int: number = int
+            case let string as String: number = Int(try interpolate(string, key))
+            default: number = nil
+            }
+            guard let number, range.contains(number) else {
+                throw fail(key, "must be an integer from \(range.lowerBound) to \(range.upperBound)")
+            }
+            return number
+        }
+
+        /// Replaces `${VAR}` and `${VAR:-default}` with environment values.
+        func interpolate(_ text: String, _ key: String) throws -> String {
+            guard text.contains("${") else { return text }
+            var output = ""
+            var rest = Substring(text)
+            while let start = rest.range(of: "${") {
+                output += rest[..<start.lowerBound]
+                guard let end = rest[start.upperBound...].firstIndex(of: "}") else { throw fail(key, "has an unterminated ${…}") }
+                let expression = rest[start.upperBound..<end]
+                let parts = expression.split(separator: ":-", maxSplits: 1, omittingEmptySubsequences: false)
+                let name = String(parts[0])
+                if let value = environment[name], !value.isEmpty {
+                    output += value
+                } else if parts.count == 2 {
+                    output += parts[1]
+                } else {
+                    throw fail(key, "refers to environment variable \(name), which is not set")
+                }
+                rest = rest[rest.index(after: end)...]
+            }
+            return output + rest
+        }
+
+        nonisolated(unsafe) static let namePattern = #/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/#
+
+        mutating func read(_ root: Any?) throws -> GatewayConfig {
+            var config = GatewayConfig()
+            guard let root else { return config }
+            let top = try mapping(root, "", allowed: ["server", "auth", "providers", "models"])
+            if let server = top["server"] {
+                let server = try mapping(server, "server", allowed: ["host", "port", "max_body_bytes"])
+                config.host = try string(server["host"], "server.host")
+                config.port = try int(server["port"], "server.port", range: 0...65535)
+                config.maxBodyBytes = try int(server["max_body_bytes"], "server.max_body_bytes", range: 1024...(1 << 30)) ?? config.maxBodyBytes
+            }
+            if let auth = top["auth"] {
+                let auth = try mapping(auth, "auth", allowed: ["audience"])
+                config.audience = try string(auth["audience"], "auth.audience") ?? config.audience
+            }
+            guard let providers = top["providers"] else { throw fail("providers", "is required: declare at least one provider") }
+            guard let providerMap = providers as? [String: Any], !providerMap.isEmpty else {
+                throw fail("providers", "must be a mapping of provider names to settings")
+            }
+            for name in providerMap.keys.sorted() {
+                let key = "providers.\(name)"
+                guard name.wholeMatch(of: Self.namePattern) != nil else {
+                    throw fail(key, "is not a valid provider name (letters, digits, '.', '_', '-')")
+                }
+                let settings = try mapping(providerMap[name], key, allowed: ["kind", "base_url", "key"])
+                guard let kindName = try string(settings["kind"], "\(key).kind") else { throw fail("\(key).kind", "is required") }
+                guard let kind = ProviderKind(rawValue: kindName) else {
+                    throw fail("\(key).kind", "'\(kindName)' is not a provider kind (expected one of: \(ProviderKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+                }
+                guard let baseURL = try string(settings["base_url"], "\(key).base_url") ?? kind.defaultBaseURL else {
+                    throw fail("\(key).base_url", "is required for kind \(kind.rawValue)")
+                }
+                guard let components = URLComponents(string: baseURL), ["http", "https"].contains(components.scheme?.lowercased() ?? ""),
+                    components.host?.isEmpty == false, components.query == nil, components.fragment == nil, components.user == nil
+                else {
+                    throw fail("\(key).base_url", "'\(baseURL)' must be an absolute http(s) URL with a host and no query, fragment or user info")
+                }
+                let keyName = try string(settings["key"], "\(key).key")
+                if let keyName, keyName.wholeMatch(of: Self.namePattern) == nil {
+                    throw fail("\(key).key", "must name a sealed key (see `gatehouse keys list`), not contain one")
+                }
+                config.providers.append(Provider(name: name, kind: kind, baseURL: baseURL, keyName: keyName))
+            }
+            guard let models = top["models"] as? [Any], !models.isEmpty else {
+                throw fail("models", "is required: a list of {name, provider, model}")
+            }
+            var seen = Set<String>()
+            for (index, entry) in models.enumerated() {
+                let key = "models[\(index)]"
+                let settings = try mapping(entry, key, allowed: ["name", "provider", "model", "default_max_tokens"])
+                guard let name = try string(settings["name"], "\(key).name"), !name.isEmpty else { throw fail("\(key).name", "is required") }
+                guard seen.insert(name).inserted else { throw fail("\(key).name", "'\(name)' is declared twice") }
+                guard let providerName = try string(settings["provider"], "\(key).provider") else {
+                    throw fail("\(key).provider", "is required")
+                }
+                guard let provider = config.providers.first(where: { $0.name == providerName }) else {
+                    throw fail("\(key).provider", "'\(providerName)' is not declared under providers")
+                }
+                let upstream = try string(settings["model"], "\(key).model") ?? name
+                let maxTokens = try int(settings["default_max_tokens"], "\(key).default_max_tokens", range: 1...1_000_000) ?? 4096
+                config.models.append(
+                    Deployment(publicName: name, provider: provider.name, kind: provider.kind, upstreamModel: upstream, defaultMaxTokens: maxTokens))
+            }
+            return config
+        }
+    }
+}

@@ -1,0 +1,153 @@
+import Foundation
+import GatehouseCore
+import GatehouseProviders
+import GatehouseSecurity
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+
+/// The front's request pipeline: authenticate, read the body within its limit,
+/// authorise the model, route to the deployment, translate or pass through, and
+/// answer in the caller's dialect. Holds public keys only and no provider key:
+/// the egress transport is its one road out.
+public struct Gateway: Sendable {
+    public struct Limits: Sendable {
+        public var maxBodyBytes: Int
+        public var maxUpstreamBodyBytes: Int
+
+        public init(maxBodyBytes: Int = 16 << 20, maxUpstreamBodyBytes: Int = 64 << 20) {
+            self.maxBodyBytes = maxBodyBytes
+            self.maxUpstreamBodyBytes = maxUpstreamBodyBytes
+        }
+    }
+
+    let verifier: TokenVerifier
+    let catalog: ModelCatalog
+    let egress: any EgressTransport
+    let limits: Limits
+    let logger: Logger
+
+    public init(verifier: TokenVerifier, catalog: ModelCatalog, egress: any EgressTransport, limits: Limits, logger: Logger) {
+        self.verifier = verifier
+        self.catalog = catalog
+        self.egress = egress
+        self.limits = limits
+        self.logger = logger
+    }
+
+    /// Everything known about one request, for the request log line.
+    struct Exchange {
+        let id: String
+        let dialect: IngressDialect
+        let started: ContinuousClock.Instant
+        var principal: Principal?
+        var model: String?
+        var deployment: Deployment?
+        var usage: Usage?
+        var mode = "translate"
+    }
+
+    static func makeRequestID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return "req_" + String(generator.next(), radix: 16) + String(generator.next() & 0xFFFF, radix: 16)
+    }
+
+    // MARK: Authentication
+
+    /// Reads the caller's token from `Authorization: Bearer` or `x-api-key` and verifies it.
+    /// The caller learns only that the token was refused; the reason goes to the log.
+    func authenticate(_ request: Request, exchange: inout Exchange) throws -> Principal {
+        var token: Substring?
+        if let authorization = request.headers[.authorization] {
+            let parts = authorization.split(separator: " ", maxSplits: 1)
+            if parts.count == 2, parts[0].lowercased() == "bearer" { token = parts[1] }
+        }
+        if token == nil, let apiKey = request.headers[.apiKey] { token = Substring(apiKey) }
+        guard let token, !token.isEmpty else {
+            throw GatewayError(.unauthorized, "Missing credentials: send a Gatehouse token as 'Authorization: Bearer' or 'x-api-key'.", code: "missing_token")
+        }
+        do {
+            let principal = try verifier.verify(token)
+            exchange.principal = principal
+            return principal
+        } catch {
+            logger.info(
+                "token refused",
+                metadata: ["gatehouse.request.id": .string(exchange.id), "gatehouse.auth.refusal": .string(error.code)])
+            throw GatewayError(.unauthorized, "The token is invalid or expired.", code: "invalid_token")
+        }
+    }
+
+    func readBody(_ request: Request) async throws -> ByteBuffer {
+        var request = request
+        do {
+            return try await request.collectBody(upTo: limits.maxBodyBytes)
+        } catch is NIOTooManyBytesError {
+            throw GatewayError(.payloadTooLarge, "The request body exceeds the limit of \(limits.maxBodyBytes) bytes.", code: "body_too_large")
+        }
+    }
+
+    /// Resolves the model: out-of-scope is 403 before existence is revealed, unknown is 404.
+    func authorize(model: String, principal: Principal) throws -> Deployment {
+        guard principal.allows(model: model) else {
+            throw GatewayError(.forbidden, "This token does not allow the model '\(model)'.", code: "model_not_allowed", param: "model")
+        }
+        guard let deployment = catalog.deployment(named: model) else {
+            throw GatewayError(.notFound, "The model '\(model)' does not exist on this gateway.", code: "model_not_found", param: "model")
+        }
+        return deployment
+    }
+
+    // MARK: Logging and errors
+
+    func finish(_ exchange: Exchange, status: Int, error: GatewayError? = nil) {
+        var metadata: Logger.Metadata = [
+            "gatehouse.request.id": .string(exchange.id), "gatehouse.dialect": .string(exchange.dialect.rawValue),
+            "gatehouse.status": .stringConvertible(status),
+            "gatehouse.duration_ms": .stringConvertible((ContinuousClock.now - exchange.started).milliseconds),
+        ]
+        if let principal = exchange.principal {
+            metadata["gatehouse.principal"] = .string(principal.subject)
+            metadata["gatehouse.token.id"] = .string(principal.tokenID)
+        }
+        if let model = exchange.model { metadata["gatehouse.model"] = .string(model) }
+        if let deployment = exchange.deployment {
+            metadata["gatehouse.provider"] = .string(deployment.provider)
+            metadata["gatehouse.mode"] = .string(exchange.mode)
+        }
+        if let usage = exchange.usage {
+            metadata["gatehouse.usage.prompt_tokens"] = .stringConvertible(usage.promptTokens)
+            metadata["gatehouse.usage.completion_tokens"] = .stringConvertible(usage.completionTokens)
+        }
+        if let error { metadata["gatehouse.error.code"] = .string(error.code) }
+        logger.info("request", metadata: metadata)
+    }
+
+    func failure(_ error: any Error, exchange: Exchange) -> Response {
+        let gatewayError: GatewayError
+        switch error {
+        case let error as GatewayError: gatewayError = error
+        case is CancellationError:
+            gatewayError = GatewayError(.upstreamFailure, "The request was cancelled.", code: "cancelled")
+        default:
+            logger.error("unexpected failure", metadata: ["gatehouse.request.id": .string(exchange.id), "gatehouse.error.type": .string("\(type(of: error))")])
+            gatewayError = GatewayError(.internalError, "The gateway failed to handle the request.", code: "internal")
+        }
+        finish(exchange, status: gatewayError.status, error: gatewayError)
+        return exchange.dialect.errorResponse(gatewayError, requestID: exchange.id)
+    }
+
+    /// Reads an upstream error answer (bounded) and maps it; never forwards it raw.
+    func upstreamError(_ response: EgressResponse, provider: any ChatProvider) async -> GatewayError {
+        let body = (try? await response.body.collect(upTo: 1 << 20)) ?? ByteBuffer()
+        return provider.mapError(status: response.status, retryAfter: response.header("retry-after"), body: body)
+    }
+}
+
+extension Duration {
+    var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+}

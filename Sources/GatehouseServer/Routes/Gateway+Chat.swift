@@ -1,0 +1,149 @@
+import Foundation
+import GatehouseCore
+import GatehouseProviders
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+extension Gateway {
+    /// `POST /v1/chat/completions` (OpenAI) and `POST /v1/messages` (Anthropic).
+    func chat(_ request: Request, dialect: IngressDialect) async -> Response {
+        var exchange = Exchange(id: Self.makeRequestID(), dialect: dialect, started: .now)
+        do {
+            let principal = try authenticate(request, exchange: &exchange)
+            let body = try await readBody(request)
+            let value = try JSONValue.decode(body)
+            let members: JSONTopLevel
+            do {
+                members = try JSONTopLevel(scanning: body.readableBytesView)
+            } catch .duplicateKey(let key) {
+                throw GatewayError(.invalidRequest, "The request body repeats the field '\(key)'.", code: "duplicate_field", param: key)
+            } catch {
+                throw GatewayError(.invalidRequest, "The request body must be a JSON object.", code: "invalid_json")
+            }
+            guard let model = value["model"]?.stringValue, !model.isEmpty else { throw GatewayError.missingField("model") }
+            exchange.model = model
+            let stream = try JSONObjectReader(value, path: "").bool("stream") ?? false
+            let deployment = try authorize(model: model, principal: principal)
+            exchange.deployment = deployment
+            let provider = ProviderRegistry.chatProvider(for: deployment.kind)
+            if provider.dialect == dialect.wire, let passThrough = provider as? any PassThroughProvider {
+                exchange.mode = "pass-through"
+                return try await forward(
+                    request, body: body, members: members, value: value, stream: stream, deployment: deployment,
+                    provider: passThrough, exchange: exchange)
+            }
+            let chat: ChatRequest
+            switch dialect {
+            case .openAI: chat = try OpenAIDialect.decodeChatRequest(body)
+            case .anthropic: chat = try AnthropicDialect.decodeChatRequest(body)
+            }
+            return try await translate(chat, deployment: deployment, provider: provider, exchange: exchange)
+        } catch {
+            return failure(error, exchange: exchange)
+        }
+    }
+
+    // MARK: Translated path
+
+    func translate(_ chat: ChatRequest, deployment: Deployment, provider: any ChatProvider, exchange: Exchange) async throws -> Response {
+        var exchange = exchange
+        let prepared = try provider.makeChatRequest(chat, deployment: deployment)
+        let upstream = try await egress.send(prepared.egress)
+        guard (200..<300).contains(upstream.status) else {
+            throw await upstreamError(upstream, provider: provider)
+        }
+        var headers: HTTPFields = [.requestID: exchange.id]
+        if !prepared.droppedFields.isEmpty { headers[.droppedParams] = prepared.droppedFields.joined(separator: ",") }
+        if !chat.stream {
+            let body = try await upstream.body.collect(upTo: limits.maxUpstreamBodyBytes)
+            let response = try provider.decodeChatResponse(body, deployment: deployment)
+            exchange.usage = response.usage
+            headers[.contentType] = "application/json"
+            let encoded: ByteBuffer
+            switch exchange.dialect {
+            case .openAI:
+                var response = response
+                if response.created == 0 { response.created = Int(Date().timeIntervalSince1970) }
+                encoded = OpenAIDialect.encodeChatResponse(response, model: deployment.publicName)
+            case .anthropic:
+                encoded = AnthropicDialect.encodeChatResponse(response, model: deployment.publicName)
+            }
+            finish(exchange, status: 200)
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: encoded))
+        }
+        headers[.contentType] = "text/event-stream"
+        headers[.cacheControl] = "no-cache"
+        let decoder = provider.makeStreamDecoder(deployment: deployment)
+        let encoder: any IngressStreamEncoder
+        switch exchange.dialect {
+        case .openAI:
+            encoder = OpenAIDialect.makeStreamEncoder(
+                model: deployment.publicName, includeUsage: chat.includeUsage, created: Int(Date().timeIntervalSince1970))
+        case .anthropic:
+            encoder = AnthropicDialect.makeStreamEncoder(model: deployment.publicName)
+        }
+        let body = ResponseBody { [self, exchange] writer in
+            var exchange = exchange
+            var decoder = decoder
+            var encoder = encoder
+            var parser = SSEParser()
+            do {
+                for try await chunk in upstream.body {
+                    var out = ""
+                    for parsed in try parser.feed(chunk) {
+                        for event in try decoder.decode(parsed.event) {
+                            if case .usage(let value) = event { exchange.usage = value }
+                            out += encoder.encode(event)
+                        }
+                    }
+                    try await Self.emit(out, to: &writer)
+                }
+                var out = ""
+                for parsed in parser.finish() {
+                    for event in try decoder.decode(parsed.event) { out += encoder.encode(event) }
+                }
+                for event in try decoder.finish() {
+                    if case .usage(let value) = event { exchange.usage = value }
+                    out += encoder.encode(event)
+                }
+                try await Self.emit(out + encoder.finish(), to: &writer)
+                finish(exchange, status: 200)
+            } catch let error {
+                guard let failure = Self.streamFailure(error) else {
+                    finish(exchange, status: 499, error: GatewayError(.invalidRequest, "client went away", code: "client_disconnected"))
+                    throw error
+                }
+                try await Self.emit(encoder.encodeError(failure), to: &writer)
+                finish(exchange, status: 200, error: failure)
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: headers, body: body)
+    }
+
+    /// Thrown when writing to the caller fails: the caller has gone, so the upstream is abandoned.
+    struct CallerDisconnected: Error {}
+
+    static func emit(_ text: String, to writer: inout any ResponseBodyWriter) async throws {
+        guard !text.isEmpty else { return }
+        do {
+            try await writer.write(ByteBuffer(string: text))
+        } catch {
+            throw CallerDisconnected()
+        }
+    }
+
+    /// The error to report in-stream for a failure, or `nil` when the caller is gone
+    /// (or the task was cancelled) and nothing more can be written.
+    static func streamFailure(_ error: any Error) -> GatewayError? {
+        switch error {
+        case is CallerDisconnected, is CancellationError: return nil
+        case let error as GatewayError: return error
+        case is SSEParser.EventTooLarge:
+            return GatewayError(.upstreamFailure, "The provider sent an oversized stream event.", code: "upstream_malformed")
+        default:
+            return GatewayError(.upstreamFailure, "The connection to the provider was lost mid-stream.", code: "upstream_stream_lost")
+        }
+    }
+}

@@ -1,0 +1,65 @@
+import GatehouseCore
+import GatehouseProviders
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+extension Gateway {
+    /// `POST /v1/embeddings` (OpenAI dialect): passed through to OpenAI-compatible
+    /// providers, translated for Gemini, refused for providers without embeddings.
+    func embeddings(_ request: Request) async -> Response {
+        var exchange = Exchange(id: Self.makeRequestID(), dialect: .openAI, started: .now)
+        do {
+            let principal = try authenticate(request, exchange: &exchange)
+            let body = try await readBody(request)
+            let value = try JSONValue.decode(body)
+            guard let model = value["model"]?.stringValue, !model.isEmpty else { throw GatewayError.missingField("model") }
+            exchange.model = model
+            let deployment = try authorize(model: model, principal: principal)
+            exchange.deployment = deployment
+            let chatProvider = ProviderRegistry.chatProvider(for: deployment.kind)
+            if deployment.kind.dialect == .openAI {
+                exchange.mode = "pass-through"
+                let members: JSONTopLevel
+                do {
+                    members = try JSONTopLevel(scanning: body.readableBytesView)
+                } catch {
+                    throw GatewayError(.invalidRequest, "The request body must be a JSON object without repeated fields.", code: "invalid_json")
+                }
+                let outbound = members.replacing("model", with: JSONValue.string(deployment.upstreamModel).compactText(), in: body)
+                let upstream = try await egress.send(
+                    EgressRequest(
+                        provider: deployment.provider, pathSegments: ["embeddings"], headers: [("content-type", "application/json")],
+                        body: outbound))
+                guard (200..<300).contains(upstream.status) else { throw await upstreamError(upstream, provider: chatProvider) }
+                let answer = try await upstream.body.collect(upTo: limits.maxUpstreamBodyBytes)
+                if let tokens = (try? JSONValue.decode(answer))?["usage"]?["prompt_tokens"]?.intValue {
+                    exchange.usage = Usage(promptTokens: tokens, completionTokens: 0)
+                }
+                finish(exchange, status: 200)
+                return Response(
+                    status: .ok, headers: [.contentType: "application/json", .requestID: exchange.id], body: .init(byteBuffer: answer))
+            }
+            guard let embedder = ProviderRegistry.embeddingProvider(for: deployment.kind) else {
+                throw GatewayError(
+                    .invalidRequest, "The model '\(model)' is served by a \(deployment.kind.rawValue) provider, which has no embeddings API.",
+                    code: "unsupported_operation", param: "model")
+            }
+            let embeddingRequest = try OpenAIDialect.decodeEmbeddingRequest(body)
+            let prepared = try embedder.makeEmbeddingRequest(embeddingRequest, deployment: deployment)
+            let upstream = try await egress.send(prepared.egress)
+            guard (200..<300).contains(upstream.status) else { throw await upstreamError(upstream, provider: chatProvider) }
+            let answer = try await upstream.body.collect(upTo: limits.maxUpstreamBodyBytes)
+            let embeddings = try embedder.decodeEmbeddingResponse(answer, deployment: deployment)
+            exchange.usage = Usage(promptTokens: embeddings.promptTokens, completionTokens: 0)
+            finish(exchange, status: 200)
+            return Response(
+                status: .ok, headers: [.contentType: "application/json", .requestID: exchange.id],
+                body: .init(
+                    byteBuffer: OpenAIDialect.encodeEmbeddingResponse(
+                        embeddings, model: deployment.publicName, format: embeddingRequest.encodingFormat)))
+        } catch {
+            return failure(error, exchange: exchange)
+        }
+    }
+}

@@ -1,0 +1,53 @@
+import GatehouseCore
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+extension Gateway {
+    /// `GET /v1/models`: the models this token may use, in the dialect of the caller
+    /// (Anthropic when an `anthropic-version` header is present).
+    func models(_ request: Request, id: String?) async -> Response {
+        let dialect: IngressDialect = request.headers[.anthropicVersion] != nil ? .anthropic : .openAI
+        var exchange = Exchange(id: Self.makeRequestID(), dialect: dialect, started: .now)
+        do {
+            let principal = try authenticate(request, exchange: &exchange)
+            var visible = catalog.deployments.filter { principal.allows(model: $0.publicName) }
+            if let id {
+                guard let deployment = visible.first(where: { $0.publicName == id }) else {
+                    throw GatewayError(.notFound, "The model '\(id)' does not exist on this gateway.", code: "model_not_found", param: "model")
+                }
+                visible = [deployment]
+            }
+            let entries: [JSONValue] = visible.map { deployment in
+                switch dialect {
+                case .openAI:
+                    return .object([
+                        "id": .string(deployment.publicName), "object": .string("model"), "created": .int(0),
+                        "owned_by": .string(deployment.provider),
+                    ])
+                case .anthropic:
+                    return .object([
+                        "type": .string("model"), "id": .string(deployment.publicName),
+                        "display_name": .string(deployment.publicName), "created_at": .string("1970-01-01T00:00:00Z"),
+                    ])
+                }
+            }
+            let body: JSONValue
+            if id != nil, let entry = entries.first {
+                body = entry
+            } else if dialect == .openAI {
+                body = .object(["object": .string("list"), "data": .array(entries)])
+            } else {
+                body = .object([
+                    "data": .array(entries), "has_more": .bool(false),
+                    "first_id": visible.first.map { .string($0.publicName) } ?? .null,
+                    "last_id": visible.last.map { .string($0.publicName) } ?? .null,
+                ])
+            }
+            finish(exchange, status: 200)
+            return Response(status: .ok, headers: [.contentType: "application/json", .requestID: exchange.id], body: .init(byteBuffer: body.encodedBuffer()))
+        } catch {
+            return failure(error, exchange: exchange)
+        }
+    }
+}

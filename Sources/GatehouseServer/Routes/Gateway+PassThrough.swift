@@ -1,0 +1,95 @@
+import GatehouseCore
+import GatehouseProviders
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+extension Gateway {
+    /// Same-dialect path: the caller's bytes go upstream unchanged except for the model
+    /// name (and, for OpenAI streams, a request for usage the gateway needs for
+    /// accounting, whose extra chunk is then hidden from the caller).
+    func forward(
+        _ request: Request, body: ByteBuffer, members: JSONTopLevel, value: JSONValue, stream: Bool,
+        deployment: Deployment, provider: any PassThroughProvider, exchange: Exchange
+    ) async throws -> Response {
+        var exchange = exchange
+        var outbound = members.replacing("model", with: JSONValue.string(deployment.upstreamModel).compactText(), in: body)
+        var hideUsageChunk = false
+        if stream, exchange.dialect == .openAI, value["stream_options"]?["include_usage"]?.boolValue != true {
+            hideUsageChunk = true
+            var options = value["stream_options"]?.objectValue ?? [:]
+            options["include_usage"] = .bool(true)
+            let rescanned = try JSONTopLevel(scanning: outbound.readableBytesView)
+            outbound = rescanned.replacing("stream_options", with: JSONValue.object(options).compactText(), in: outbound)
+        }
+        var callerHeaders: [(name: String, value: String)] = []
+        for name in [HTTPField.Name.anthropicVersion, .anthropicBeta] {
+            if let value = request.headers[name] { callerHeaders.append((name.canonicalName, value)) }
+        }
+        let upstream = try await egress.send(
+            provider.passThroughChatRequest(body: outbound, deployment: deployment, stream: stream, headers: callerHeaders))
+        guard (200..<300).contains(upstream.status) else {
+            throw await upstreamError(upstream, provider: provider)
+        }
+        var headers: HTTPFields = [.requestID: exchange.id]
+        if !stream {
+            let answer = try await upstream.body.collect(upTo: limits.maxUpstreamBodyBytes)
+            exchange.usage = provider.usage(inResponse: answer)
+            headers[.contentType] = "application/json"
+            finish(exchange, status: 200)
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: answer))
+        }
+        headers[.contentType] = "text/event-stream"
+        headers[.cacheControl] = "no-cache"
+        let decoder = provider.makeStreamDecoder(deployment: deployment)
+        let encoder: any IngressStreamEncoder =
+            exchange.dialect == .openAI
+            ? OpenAIDialect.makeStreamEncoder(model: deployment.publicName, includeUsage: false, created: 0)
+            : AnthropicDialect.makeStreamEncoder(model: deployment.publicName)
+        let responseBody = ResponseBody { [self, exchange, hideUsageChunk] writer in
+            var exchange = exchange
+            var decoder = decoder
+            var parser = SSEParser()
+            do {
+                for try await chunk in upstream.body {
+                    var out = ByteBuffer()
+                    for parsed in try parser.feed(chunk) {
+                        for event in try decoder.decode(parsed.event) {
+                            if case .usage(let usage) = event { exchange.usage = usage }
+                        }
+                        if hideUsageChunk, Self.isUsageOnlyChunk(parsed.event) { continue }
+                        out.writeBytes(parsed.raw)
+                    }
+                    if out.readableBytes > 0 {
+                        do { try await writer.write(out) } catch { throw CallerDisconnected() }
+                    }
+                }
+                for parsed in parser.finish() {
+                    _ = try decoder.decode(parsed.event)
+                    if !(hideUsageChunk && Self.isUsageOnlyChunk(parsed.event)) {
+                        do { try await writer.write(ByteBuffer(bytes: parsed.raw + [10, 10])) } catch { throw CallerDisconnected() }
+                    }
+                }
+                for event in try decoder.finish() {
+                    if case .usage(let usage) = event { exchange.usage = usage }
+                }
+                finish(exchange, status: 200)
+            } catch let error {
+                guard let failure = Self.streamFailure(error) else {
+                    finish(exchange, status: 499, error: GatewayError(.invalidRequest, "client went away", code: "client_disconnected"))
+                    throw error
+                }
+                try await Self.emit(encoder.encodeError(failure), to: &writer)
+                finish(exchange, status: 200, error: failure)
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: headers, body: responseBody)
+    }
+
+    /// The trailing OpenAI chunk that carries only usage (`choices: []`).
+    static func isUsageOnlyChunk(_ event: SSEEvent) -> Bool {
+        guard event.data.contains("\"usage\""), let value = JSONValue.parse(event.data) else { return false }
+        return value["choices"]?.arrayValue?.isEmpty == true && value["usage"] != nil
+    }
+}

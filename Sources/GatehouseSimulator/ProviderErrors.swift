@@ -1,0 +1,100 @@
+import Hummingbird
+
+/// The wire format a route speaks; decides how errors look.
+enum Dialect: Sendable {
+    case openAI
+    case anthropic
+    case gemini
+}
+
+/// A provider-neutral error the simulator can answer with.
+enum SimulatedError: Error, Sendable {
+    case invalidRequest(String)
+    case authentication(String)
+    case notFound(String)
+    case rateLimited(retryAfterSeconds: Int)
+    case serverError
+    case unavailable
+
+    var status: HTTPResponse.Status {
+        switch self {
+        case .invalidRequest: .badRequest
+        case .authentication: .unauthorized
+        case .notFound: .notFound
+        case .rateLimited: .tooManyRequests
+        case .serverError: .internalServerError
+        case .unavailable: .serviceUnavailable
+        }
+    }
+
+    var message: String {
+        switch self {
+        case .invalidRequest(let message), .authentication(let message), .notFound(let message): message
+        case .rateLimited: "Rate limit reached (simulated)."
+        case .serverError: "The server had an error while processing your request (simulated)."
+        case .unavailable: "The service is temporarily unavailable (simulated)."
+        }
+    }
+
+    /// The error for a status fault, or nil for faults that are not an error status.
+    init?(fault: SimulatorFault, retryAfterSeconds: Int) {
+        switch fault {
+        case .rateLimit: self = .rateLimited(retryAfterSeconds: retryAfterSeconds)
+        case .serverError: self = .serverError
+        case .unavailable: self = .unavailable
+        case .slow, .reset, .malformed: return nil
+        }
+    }
+
+    func response(in dialect: Dialect) -> Response {
+        var headers = HTTPFields()
+        if case .rateLimited(let seconds) = self {
+            headers[.retryAfter] = String(seconds)
+        }
+        return HTTPOutput.json(body(in: dialect), status: status, headers: headers)
+    }
+
+    func body(in dialect: Dialect) -> JSON {
+        switch dialect {
+        case .openAI:
+            let (type, code) = openAITypeAndCode
+            return ["error": ["message": .string(message), "type": .string(type), "param": nil, "code": code]]
+        case .anthropic:
+            return ["type": "error", "error": ["type": .string(anthropicType), "message": .string(message)]]
+        case .gemini:
+            return ["error": ["code": .int(Int(status.code)), "message": .string(message), "status": .string(geminiStatus)]]
+        }
+    }
+
+    private var openAITypeAndCode: (String, JSON) {
+        switch self {
+        case .invalidRequest, .notFound: ("invalid_request_error", nil)
+        case .authentication: ("invalid_request_error", "invalid_api_key")
+        case .rateLimited: ("requests", "rate_limit_exceeded")
+        case .serverError: ("server_error", nil)
+        case .unavailable: ("server_error", "service_unavailable")
+        }
+    }
+
+    private var anthropicType: String {
+        switch self {
+        case .invalidRequest: "invalid_request_error"
+        case .authentication: "authentication_error"
+        case .notFound: "not_found_error"
+        case .rateLimited: "rate_limit_error"
+        case .serverError: "api_error"
+        case .unavailable: "overloaded_error"
+        }
+    }
+
+    private var geminiStatus: String {
+        switch self {
+        case .invalidRequest: "INVALID_ARGUMENT"
+        case .authentication: "UNAUTHENTICATED"
+        case .notFound: "NOT_FOUND"
+        case .rateLimited: "RESOURCE_EXHAUSTED"
+        case .serverError: "INTERNAL"
+        case .unavailable: "UNAVAILABLE"
+        }
+    }
+}

@@ -1,0 +1,85 @@
+/// A fault the simulator can inject into a response.
+public enum SimulatorFault: String, Sendable, CaseIterable {
+    /// HTTP 429 with a `retry-after` header and the provider's rate-limit error body.
+    case rateLimit = "429"
+    /// HTTP 500 with the provider's server-error body.
+    case serverError = "500"
+    /// HTTP 503 with the provider's unavailable/overloaded body.
+    case unavailable = "503"
+    /// Waits ``SimulatorOptions/slow`` before answering normally.
+    case slow
+    /// Drops the connection: mid-stream after two content events, or mid-body for non-streams.
+    case reset
+    /// Emits an event that is not JSON mid-stream, or a truncated JSON body for non-streams.
+    case malformed
+}
+
+/// How the provider simulator listens, paces its answers and misbehaves.
+///
+/// The API keys are fake credentials that the simulator compares against; they are never logged,
+/// echoed or printed (``description`` shows only how many there are).
+public struct SimulatorOptions: Sendable, CustomStringConvertible {
+    /// Address to bind; loopback by default.
+    public var host: String
+    /// Port to bind; 0 picks an ephemeral port (reported through `onListening`).
+    public var port: Int
+    /// Delay before a non-streamed response.
+    public var latency: Duration
+    /// Delay before the first event of a stream; nil means ``latency``.
+    public var timeToFirstToken: Duration?
+    /// Pace of content events after the first one in a stream; 0 sends them without pause.
+    public var tokensPerSecond: Double
+    /// Pads text replies with filler words `w1 w2 …` up to this many words.
+    public var replyWords: Int?
+    /// A fault injected into API responses with probability ``faultRate``.
+    public var fault: SimulatorFault?
+    /// Probability in 0...1 that ``fault`` applies to a request.
+    public var faultRate: Double
+    /// Value of the `retry-after` header sent with simulated 429s.
+    public var retryAfterSeconds: Int
+    /// How long the `slow` fault waits.
+    public var slow: Duration
+    /// Accepted API keys; empty accepts any non-empty key.
+    public var apiKeys: [String]
+    /// Seed of the generator that decides when ``fault`` applies.
+    public var seed: UInt64
+
+    public init(
+        host: String = "127.0.0.1",
+        port: Int = 4010,
+        latency: Duration = .zero,
+        timeToFirstToken: Duration? = nil,
+        tokensPerSecond: Double = 0,
+        replyWords: Int? = nil,
+        fault: SimulatorFault? = nil,
+        faultRate: Double = 1.0,
+        retryAfterSeconds: Int = 1,
+        slow: Duration = .milliseconds(5000),
+        apiKeys: [String] = [],
+        seed: UInt64 = 0
+    ) {
+        self.host = host
+        self.port = port
+        self.latency = latency
+        self.timeToFirstToken = timeToFirstToken
+        self.tokensPerSecond = tokensPerSecond
+        self.replyWords = replyWords
+        self.fault = fault
+        self.faultRate = faultRate
+        self.retryAfterSeconds = retryAfterSeconds
+        self.slow = slow
+        self.apiKeys = apiKeys
+        self.seed = seed
+    }
+
+    /// The delay before the first event of a stream.
+    public var effectiveTimeToFirstToken: Duration { timeToFirstToken ?? latency }
+
+    public var description: String {
+        "SimulatorOptions(host: \(host), port: \(port), latency: \(latency), "
+            + "timeToFirstToken: \(effectiveTimeToFirstToken), tokensPerSecond: \(tokensPerSecond), "
+            + "replyWords: \(replyWords.map(String.init) ?? "nil"), fault: \(fault?.rawValue ?? "nil"), "
+            + "faultRate: \(faultRate), retryAfterSeconds: \(retryAfterSeconds), slow: \(slow), "
+            + "apiKeys: \(apiKeys.count) configured, seed: \(seed))"
+    }
+}

@@ -1,0 +1,90 @@
+import ArgumentParser
+import Foundation
+import GatehouseSimulator
+import Logging
+
+/// `gatehouse simulate`: runs the provider simulator until SIGINT/SIGTERM.
+struct SimulateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "simulate",
+        abstract: "Serve the OpenAI, Anthropic and Gemini APIs with deterministic replies and injected faults.",
+        discussion: "See docs/simulator.md for the reply contract, control endpoints and fault kinds."
+    )
+
+    @Option(help: "Address to bind.")
+    var host = "127.0.0.1"
+
+    @Option(help: "Port to bind (0 picks an ephemeral port).")
+    var port = 4010
+
+    @Option(name: .customLong("latency-ms"), help: "Delay before a non-streamed response, in milliseconds.")
+    var latencyMilliseconds = 0
+
+    @Option(name: .customLong("ttft-ms"), help: "Delay before the first stream event (defaults to --latency-ms).")
+    var timeToFirstTokenMilliseconds: Int?
+
+    @Option(help: "Pace of stream content events after the first (0 = no pacing).")
+    var tokensPerSecond = 0.0
+
+    @Option(help: "Pad text replies with filler words up to this many words.")
+    var replyWords: Int?
+
+    @Option(help: "Inject a fault: \(SimulatorFault.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var fault: String?
+
+    @Option(help: "Probability (0...1) that --fault applies to a request.")
+    var faultRate = 1.0
+
+    @Option(name: .customLong("retry-after"), help: "Seconds sent in retry-after with simulated 429s.")
+    var retryAfterSeconds = 1
+
+    @Option(name: .customLong("slow-ms"), help: "How long the slow fault waits, in milliseconds.")
+    var slowMilliseconds = 5000
+
+    @Option(name: .customLong("api-key"), help: "An accepted API key (repeatable; none = accept any key).")
+    var apiKeys: [String] = []
+
+    @Option(help: "Seed of the generator deciding when --fault applies.")
+    var seed: UInt64 = 0
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535.") }
+        guard latencyMilliseconds >= 0, (timeToFirstTokenMilliseconds ?? 0) >= 0, slowMilliseconds >= 0 else {
+            throw ValidationError("Delays must not be negative.")
+        }
+        guard tokensPerSecond >= 0 else { throw ValidationError("--tokens-per-second must not be negative.") }
+        guard (replyWords ?? 1) >= 1 else { throw ValidationError("--reply-words must be at least 1.") }
+        guard (0...1).contains(faultRate) else { throw ValidationError("--fault-rate must be in 0...1.") }
+        guard retryAfterSeconds >= 0 else { throw ValidationError("--retry-after must not be negative.") }
+        if let fault, SimulatorFault(rawValue: fault) == nil {
+            let kinds = SimulatorFault.allCases.map(\.rawValue).joined(separator: ", ")
+            throw ValidationError("Unknown --fault '\(fault)'; expected one of \(kinds).")
+        }
+    }
+
+    var options: SimulatorOptions {
+        SimulatorOptions(
+            host: host,
+            port: port,
+            latency: .milliseconds(latencyMilliseconds),
+            timeToFirstToken: timeToFirstTokenMilliseconds.map { .milliseconds($0) },
+            tokensPerSecond: tokensPerSecond,
+            replyWords: replyWords,
+            fault: fault.flatMap(SimulatorFault.init(rawValue:)),
+            faultRate: faultRate,
+            retryAfterSeconds: retryAfterSeconds,
+            slow: .milliseconds(slowMilliseconds),
+            apiKeys: apiKeys,
+            seed: seed
+        )
+    }
+
+    func run() async throws {
+        let logger = Logger(label: "gatehouse.simulator")
+        let host = self.host
+        try await Simulator.run(options: options, logger: logger) { port in
+            let line = "gatehouse simulate listening on http://\(host):\(port)\n"
+            FileHandle.standardOutput.write(Data(line.utf8))
+        }
+    }
+}

@@ -1,0 +1,127 @@
+import ArgumentParser
+import Foundation
+import GatehouseSecurity
+
+/// `gatehouse token …`: mint and inspect caller tokens. Runs on the operator's side, where the signing key lives.
+struct TokenCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "token",
+        abstract: "Mint and inspect caller tokens (Ed25519-signed, short-lived, scoped to models).",
+        subcommands: [Mint.self, Verify.self]
+    )
+
+    struct Mint: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Mint a token and print it on stdout.",
+            discussion: "Creates the token authority's signing key in <state>/authority on first use."
+        )
+
+        @Option(help: "Who the token is for (1-128 printable characters).")
+        var subject: String
+
+        @Option(help: "Comma-separated model globs the token may use; * matches any run of characters.")
+        var models: String = "*"
+
+        @Option(help: "Lifetime: 30s, 15m, 2h, 1d or plain seconds (at most 30d).")
+        var ttl: String = "15m"
+
+        @Option(help: "Audience the gateway expects.")
+        var audience: String = TokenFormat.defaultAudience
+
+        @Flag(help: "Print a JSON object instead of the bare token.")
+        var json = false
+
+        @OptionGroup var options: StateOptions
+
+        func validate() throws {
+            guard TokenLifetime.parse(ttl) != nil else {
+                throw ValidationError("--ttl must look like 30s, 15m, 2h, 1d or a number of seconds")
+            }
+        }
+
+        func run() throws {
+            let patterns = models.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard let lifetime = TokenLifetime.parse(ttl) else {
+                throw ValidationError("--ttl must look like 30s, 15m, 2h, 1d or a number of seconds")
+            }
+            let minted: MintedToken
+            do {
+                let authority = try TokenAuthority.loadOrCreate(in: options.resolve())
+                minted = try authority.mint(subject: subject, models: patterns, ttl: lifetime, audience: audience)
+            } catch {
+                reportFailure(error)
+                throw ExitCode.failure
+            }
+            if json {
+                let output = MintOutput(
+                    token: minted.token, tokenID: minted.tokenID, subject: minted.subject,
+                    expiresAt: minted.expiresAt.formatted(Date.ISO8601FormatStyle()))
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                print(String(decoding: try encoder.encode(output), as: UTF8.self))
+            } else {
+                print(minted.token)
+            }
+        }
+
+        private struct MintOutput: Encodable {
+            let token: String
+            let tokenID: String
+            let subject: String
+            let expiresAt: String
+
+            enum CodingKeys: String, CodingKey {
+                case token, subject
+                case tokenID = "token_id"
+                case expiresAt = "expires_at"
+            }
+        }
+    }
+
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check a token against the trusted keys and show what it allows.",
+            discussion: "Prints the refusal code and exits 1 if the token is not accepted."
+        )
+
+        @Argument(help: "The token to check, or - to read it from standard input.")
+        var token: String
+
+        @Option(help: "Audience the gateway expects.")
+        var audience: String = TokenFormat.defaultAudience
+
+        @OptionGroup var options: StateOptions
+
+        func run() throws {
+            let verifier: TokenVerifier
+            do {
+                verifier = try TokenVerifier.load(from: options.resolve(), audience: audience)
+            } catch {
+                reportFailure(error)
+                throw ExitCode.failure
+            }
+            let presented =
+                token == "-"
+                ? String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+                    .trimmingCharacters(in: .whitespacesAndNewlines)
+                : token
+            do {
+                let principal = try verifier.verify(presented)
+                print("subject:    \(principal.subject)")
+                print("token id:   \(principal.tokenID)")
+                print("models:     \(principal.modelPatterns.joined(separator: ", "))")
+                print("issued at:  \(principal.issuedAt.formatted(Date.ISO8601FormatStyle()))")
+                print("expires at: \(principal.expiresAt.formatted(Date.ISO8601FormatStyle()))")
+                print("key id:     \(principal.keyID ?? "-")")
+            } catch {
+                FileHandle.standardError.write(Data("refused: \(error.code)\n".utf8))
+                throw ExitCode.failure
+            }
+        }
+    }
+}
+
+/// Writes an operator-facing error line to stderr. Library errors never contain key material.
+private func reportFailure(_ error: any Error) {
+    FileHandle.standardError.write(Data("gatehouse: \(error)\n".utf8))
+}
