@@ -115,7 +115,9 @@ enum AnthropicMessages {
             for piece in plan.textPieces {
                 let delta: JSON = ["type": "text_delta", "text": .string(piece)]
                 events.append(
-                    event("content_block_delta", ["type": "content_block_delta", "index": 0, "delta": delta], content: true))
+                    event(
+                        "content_block_delta", ["type": "content_block_delta", "index": 0, "delta": delta],
+                        content: true))
             }
             events.append(event("content_block_stop", ["type": "content_block_stop", "index": 0]))
         }
@@ -123,7 +125,8 @@ enum AnthropicMessages {
             let block = toolUseBlock(call, index: index, input: .object([]))
             events.append(
                 event(
-                    "content_block_start", ["type": "content_block_start", "index": .int(index), "content_block": block],
+                    "content_block_start",
+                    ["type": "content_block_start", "index": .int(index), "content_block": block],
                     content: true))
             for fragment in Script.fragments(of: call.argumentsText) {
                 let delta: JSON = ["type": "input_json_delta", "partial_json": .string(fragment)]

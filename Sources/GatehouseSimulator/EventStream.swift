@@ -47,9 +47,11 @@ struct EventStream: Sendable {
         }
         headers[.cacheControl] = "no-cache"
         let stream = self
-        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
-            try await stream.write(to: &writer)
-        })
+        return Response(
+            status: .ok, headers: headers,
+            body: ResponseBody { writer in
+                try await stream.write(to: &writer)
+            })
     }
 
     /// The index of the event after which `reset` and `malformed` act: the second content event.

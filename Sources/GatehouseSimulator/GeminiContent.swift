@@ -16,7 +16,8 @@ enum GeminiContent {
         input.promptWords = words
         if let lastUser = contents.last(where: { ($0["role"]?.stringValue ?? "user") == "user" }) {
             input.echo = text(of: lastUser)
-            input.images = parts(of: lastUser).filter { $0.field("inlineData") != nil || $0.field("fileData") != nil }
+            input.images =
+                parts(of: lastUser).filter { $0.field("inlineData") != nil || $0.field("fileData") != nil }
                 .count
         }
         if let last = contents.last {

@@ -30,7 +30,8 @@ enum HTTPOutput {
     static func json(_ json: JSON, status: HTTPResponse.Status = .ok, headers: HTTPFields = HTTPFields()) -> Response {
         var headers = headers
         headers[.contentType] = "application/json"
-        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: json.serialized())))
+        return Response(
+            status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: json.serialized())))
     }
 
     static func text(_ text: String, status: HTTPResponse.Status = .ok) -> Response {

@@ -43,7 +43,8 @@ struct OpenAIRoutes: Sendable {
         let created = simulation.unixTime
         let model = chat.input.model
         if chat.stream {
-            let events = OpenAIChat.chunks(plan, model: model, id: id, created: created, includeUsage: chat.includeUsage)
+            let events = OpenAIChat.chunks(
+                plan, model: model, id: id, created: created, includeUsage: chat.includeUsage)
             return simulation.stream(
                 events, framing: .serverSentEvents(lineEnding: "\n"),
                 malformedEvent: StreamEvent(rawData: "{not json"), fault: fault)

@@ -62,7 +62,9 @@ enum SimulatedError: Error, Sendable {
         case .anthropic:
             return ["type": "error", "error": ["type": .string(anthropicType), "message": .string(message)]]
         case .gemini:
-            return ["error": ["code": .int(Int(status.code)), "message": .string(message), "status": .string(geminiStatus)]]
+            return [
+                "error": ["code": .int(Int(status.code)), "message": .string(message), "status": .string(geminiStatus)]
+            ]
         }
     }
 

@@ -31,7 +31,8 @@ final class Simulation: Sendable {
             return .rejected(error.response(in: dialect))
         }
         guard let body = try await request.jsonObjectBody() else {
-            return .rejected(SimulatedError.invalidRequest("The request body is not a valid JSON object.").response(in: dialect))
+            return .rejected(
+                SimulatedError.invalidRequest("The request body is not a valid JSON object.").response(in: dialect))
         }
         return .accepted(body)
     }

@@ -444,15 +444,20 @@ def test_slow_fault_and_latency_delay_the_answer(simulator_factory) -> None:
 
 
 def test_reply_words_and_pacing_shape_the_stream(simulator_factory) -> None:
-    sim = simulator_factory("--reply-words", "20", "--ttft-ms", "100", "--tokens-per-second", "100")
+    sim = simulator_factory("--reply-words", "20", "--ttft-ms", "100", "--tokens-per-second", "50")
     client = openai.OpenAI(base_url=sim.openai_base_url, api_key=SIM_API_KEY, max_retries=0)
     started = time.monotonic()
-    chunks = list(client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}], stream=True))
-    elapsed = time.monotonic() - started
-    pieces = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
+    arrivals: list[tuple[float, str]] = []
+    for chunk in client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}], stream=True):
+        if chunk.choices and chunk.choices[0].delta.content:
+            arrivals.append((time.monotonic() - started, chunk.choices[0].delta.content))
+    pieces = [piece for _, piece in arrivals]
     assert len(pieces) == 20
     assert "".join(pieces) == "sim:m says: x " + " ".join(f"w{i}" for i in range(1, 18))
-    assert elapsed >= 0.1 + 19 * 0.01 * 0.8
+    first, last = arrivals[0][0], arrivals[-1][0]
+    assert first >= 0.1
+    # 19 pauses of 20 ms: the chunks arrive spread out, not buffered into one write.
+    assert last - first >= 19 * 0.02 * 0.8
 
 
 # MARK: - Anthropic
@@ -591,6 +596,17 @@ def test_anthropic_request_validation(simulator: Simulator, claude: anthropic.An
     }
 
 
+def test_anthropic_invalid_json_is_a_400(simulator: Simulator) -> None:
+    response = httpx.post(
+        f"{simulator.base_url}/v1/messages",
+        headers={"x-api-key": SIM_API_KEY, "anthropic-version": "2023-06-01", "content-type": "application/json"},
+        content=b'{"model": ',
+    )
+    assert response.status_code == 400
+    assert response.json()["type"] == "error"
+    assert response.json()["error"]["type"] == "invalid_request_error"
+
+
 def test_anthropic_wrong_key_is_an_authentication_error(simulator: Simulator) -> None:
     client = anthropic.Anthropic(base_url=simulator.base_url, api_key="sk-wrong", max_retries=0)
     with pytest.raises(anthropic.AuthenticationError) as raised:
@@ -685,6 +701,15 @@ def test_gemini_stream_generate_content_sse(gemini: httpx.Client) -> None:
     texts = [e["candidates"][0]["content"]["parts"][0]["text"] for e in events]
     assert texts == ["sim:sim-gemini", " says:", " one", " two"]
     assert [e["candidates"][0].get("finishReason") for e in events] == [None, None, None, "STOP"]
+
+
+def test_gemini_stream_without_sse_is_a_json_array(gemini: httpx.Client) -> None:
+    response = gemini.post(
+        "/v1beta/models/g:streamGenerateContent", json={"contents": [{"parts": [{"text": "hi"}]}]}
+    )
+    chunks = response.json()
+    assert "".join(c["candidates"][0]["content"]["parts"][0]["text"] for c in chunks) == "sim:g says: hi"
+    assert chunks[-1]["candidates"][0]["finishReason"] == "STOP"
 
 
 def test_gemini_function_call_round_trip(gemini: httpx.Client) -> None:

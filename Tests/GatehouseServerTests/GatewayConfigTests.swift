@@ -1,0 +1,49 @@
+import GatehouseServer
+import Testing
+
+@Suite("Configuration")
+struct GatewayConfigTests {
+    let validYAML = """
+        server: {port: 4000}
+        providers:
+          oa: {kind: openai, key: oa-key}
+          local: {kind: openai-compatible, base_url: "${LOCAL_URL:-http://127.0.0.1:8000}/v1"}
+        models:
+          - {name: gpt, provider: oa, model: gpt-4o}
+          - {name: llama, provider: local}
+        """
+
+    @Test("reads providers, models, defaults and environment references")
+    func valid() throws {
+        let config = try GatewayConfig.parse(validYAML, file: "g.yaml", environment: ["LOCAL_URL": "http://10.0.0.5:9000"])
+        #expect(config.port == 4000)
+        let byName = Dictionary(uniqueKeysWithValues: config.providers.map { ($0.name, $0) })
+        #expect(byName["oa"]?.baseURL == "https://api.openai.com/v1")
+        #expect(byName["local"]?.baseURL == "http://10.0.0.5:9000/v1")
+        #expect(byName["oa"]?.keyName == "oa-key")
+        #expect(byName["local"]?.keyName == nil)
+        #expect(config.models.map(\.upstreamModel) == ["gpt-4o", "llama"])
+    }
+
+    @Test("names the file, the key and the problem", arguments: [
+        ("providers: {a: {kind: magic}}\nmodels: [{name: m, provider: a}]", "providers.a.kind"),
+        ("providers: {a: {kind: openai, base_url: 'ftp://x'}}\nmodels: [{name: m, provider: a}]", "providers.a.base_url"),
+        ("providers: {a: {kind: openai-compatible}}\nmodels: [{name: m, provider: a}]", "providers.a.base_url"),
+        ("providers: {a: {kind: openai}}\nmodels: [{name: m, provider: b}]", "models[0].provider"),
+        ("providers: {a: {kind: openai, api_key: sk-x}}\nmodels: [{name: m, provider: a}]", "providers.a.api_key"),
+        ("providers: {a: {kind: openai, key: 'sk-real key'}}\nmodels: [{name: m, provider: a}]", "providers.a.key"),
+        ("providers: {a: {kind: openai}}\nmodels: [{name: m, provider: a}, {name: m, provider: a}]", "models[1].name"),
+        ("providers: {a: {kind: openai}}\nmodels: []", "models"),
+        ("server: {port: 99999}\nproviders: {a: {kind: openai}}\nmodels: [{name: m, provider: a}]", "server.port"),
+        ("providers: {a: {kind: openai, base_url: '${NOPE}'}}\nmodels: [{name: m, provider: a}]", "providers.a.base_url"),
+        ("prividers: {}", "prividers"),
+    ])
+    func invalid(yaml: String, key: String) {
+        #expect {
+            _ = try GatewayConfig.parse(yaml, file: "bad.yaml", environment: [:])
+        } throws: { error in
+            let description = "\(error)"
+            return description.hasPrefix("bad.yaml: \(key):")
+        }
+    }
+}
