@@ -31,6 +31,15 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var stateOptions: StateOptions
 
     func run() async throws {
+        do {
+            try await serve()
+        } catch let error as StartupError {
+            FileHandle.standardError.write(Data("gatehouse: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+
+    func serve() async throws {
         let logger = GatehouseLogging.bootstrap(label: "gatehouse.serve")
         let environment = ProcessInfo.processInfo.environment
         let state = stateOptions.resolve()
@@ -43,7 +52,7 @@ struct ServeCommand: AsyncParsableCommand {
             do {
                 gatewayConfig = try GatewayConfig.load(file: config, environment: environment)
             } catch let error as GatewayConfig.LoadError {
-                throw ValidationError("configuration error: \(error)")
+                throw StartupError("configuration error: \(error)")
             }
         } else {
             let started = try await Quickstart.start(state: state, environment: environment, logger: logger)
@@ -58,13 +67,17 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             verifier = try TokenVerifier.load(from: state, audience: gatewayConfig.audience)
         } catch {
-            throw ValidationError(
+            throw StartupError(
                 "cannot load trusted token keys from \(state.trustDirectory.path): \(error)\n"
                     + "Create the token authority first: gatehouse token mint --subject NAME --state \(state.url.path)")
         }
         var keyStore: SealedKeyStore?
         if gatewayConfig.providers.contains(where: { $0.keyName != nil }) {
-            keyStore = SealedKeyStore(state: state, kek: try KeyEncryptionKey.load(from: state, environment: environment))
+            do {
+                keyStore = SealedKeyStore(state: state, kek: try KeyEncryptionKey.load(from: state, environment: environment))
+            } catch {
+                throw StartupError("cannot load the master key: \(error)")
+            }
         }
         let endpoints = try gatewayConfig.providers.map { provider in
             try ProviderEndpoint(name: provider.name, kind: provider.kind, baseURL: provider.baseURL, keyName: provider.keyName)
@@ -73,7 +86,7 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             keyholder = try Keyholder(endpoints: endpoints, keyStore: keyStore, logger: Logger(label: "gatehouse.egress"))
         } catch let error as EgressError {
-            throw ValidationError("\(config ?? "built-in configuration"): \(error)")
+            throw StartupError("\(config ?? "built-in configuration"): \(error)")
         }
         logger.info(
             "configuration loaded",
@@ -101,6 +114,12 @@ struct ServeCommand: AsyncParsableCommand {
                 logger: logger))
         try await group.run()
     }
+}
+
+/// A reason the gateway cannot start, printed as one line without usage help.
+struct StartupError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }
 
 /// Runs an action once graceful shutdown begins (after the services started later have stopped).
