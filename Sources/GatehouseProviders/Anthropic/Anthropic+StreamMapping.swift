@@ -10,12 +10,7 @@ struct AnthropicStreamDecoder: ProviderStreamDecoder {
     var sawStop = false
 
     mutating func decode(_ event: SSEEvent) throws -> [StreamEvent] {
-        let payload: JSONValue
-        do {
-            payload = try JSONValue.decode(.init(string: event.data))
-        } catch {
-            throw GatewayError(.upstreamFailure, "The provider sent a malformed stream event.", code: "upstream_malformed")
-        }
+        let payload = try StreamPayload.decode(event, provider: "Anthropic", checkInBandError: false)
         switch payload["type"]?.stringValue ?? event.event {
         case "message_start":
             let message = payload["message"]

@@ -53,17 +53,7 @@ struct GeminiStreamDecoder: ProviderStreamDecoder {
     var usage: Usage?
 
     mutating func decode(_ event: SSEEvent) throws -> [StreamEvent] {
-        let chunk: JSONValue
-        do {
-            chunk = try JSONValue.decode(.init(string: event.data))
-        } catch {
-            throw GatewayError(.upstreamFailure, "The provider sent a malformed stream event.", code: "upstream_malformed")
-        }
-        if let error = chunk["error"] {
-            throw UpstreamErrorMapping.map(
-                status: error["code"]?.intValue ?? 500, retryAfter: nil, upstreamMessage: error["message"]?.stringValue,
-                provider: "Gemini")
-        }
+        let chunk = try StreamPayload.decode(event, provider: "Gemini")
         var events: [StreamEvent] = []
         if !started {
             started = true

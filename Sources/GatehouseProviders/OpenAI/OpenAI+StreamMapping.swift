@@ -13,17 +13,7 @@ struct OpenAIStreamDecoder: ProviderStreamDecoder {
             sawDone = true
             return []
         }
-        let chunk: JSONValue
-        do {
-            chunk = try JSONValue.decode(.init(string: event.data))
-        } catch {
-            throw GatewayError(.upstreamFailure, "The provider sent a malformed stream event.", code: "upstream_malformed")
-        }
-        if let error = chunk["error"] {
-            throw UpstreamErrorMapping.map(
-                status: error["code"]?.intValue ?? 500, retryAfter: nil, upstreamMessage: error["message"]?.stringValue,
-                provider: "OpenAI")
-        }
+        let chunk = try StreamPayload.decode(event, provider: "OpenAI-compatible")
         var events: [StreamEvent] = []
         if !started {
             started = true

@@ -110,16 +110,24 @@ extension Gateway {
                 try await Self.emit(out + encoder.finish(), to: &writer)
                 finish(exchange, status: 200)
             } catch let error {
-                guard let failure = Self.streamFailure(error) else {
-                    finish(exchange, status: 499, error: GatewayError(.invalidRequest, "client went away", code: "client_disconnected"))
-                    throw error
-                }
-                try await Self.emit(encoder.encodeError(failure), to: &writer)
-                finish(exchange, status: 200, error: failure)
+                try await reportStreamFailure(error, exchange: exchange, encoder: encoder, writer: &writer)
             }
             try await writer.finish(nil)
         }
         return Response(status: .ok, headers: headers, body: body)
+    }
+
+    /// Ends a failed stream: an error event in the caller's dialect if the caller is still
+    /// there, otherwise a log line and a rethrow (nothing more can be written).
+    func reportStreamFailure(
+        _ error: any Error, exchange: Exchange, encoder: some IngressStreamEncoder, writer: inout any ResponseBodyWriter
+    ) async throws {
+        guard let failure = Self.streamFailure(error) else {
+            finish(exchange, status: 499, error: GatewayError(.invalidRequest, "client went away", code: "client_disconnected"))
+            throw error
+        }
+        try await Self.emit(encoder.encodeError(failure), to: &writer)
+        finish(exchange, status: 200, error: failure)
     }
 
     /// Thrown when writing to the caller fails: the caller has gone, so the upstream is abandoned.

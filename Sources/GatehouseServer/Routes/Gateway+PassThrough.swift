@@ -75,12 +75,7 @@ extension Gateway {
                 }
                 finish(exchange, status: 200)
             } catch let error {
-                guard let failure = Self.streamFailure(error) else {
-                    finish(exchange, status: 499, error: GatewayError(.invalidRequest, "client went away", code: "client_disconnected"))
-                    throw error
-                }
-                try await Self.emit(encoder.encodeError(failure), to: &writer)
-                finish(exchange, status: 200, error: failure)
+                try await reportStreamFailure(error, exchange: exchange, encoder: encoder, writer: &writer)
             }
             try await writer.finish(nil)
         }
