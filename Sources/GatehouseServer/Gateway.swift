@@ -138,6 +138,20 @@ public struct Gateway: Sendable {
         return exchange.dialect.errorResponse(gatewayError, requestID: exchange.id)
     }
 
+    /// Reads a complete upstream answer within the size cap. A connection lost mid-body
+    /// is the provider's failure (502), not the gateway's.
+    func readUpstreamBody(_ response: EgressResponse) async throws -> ByteBuffer {
+        do {
+            return try await response.body.collect(upTo: limits.maxUpstreamBodyBytes)
+        } catch let error as GatewayError {
+            throw error
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            throw GatewayError(.upstreamFailure, "The connection to the provider was lost before its answer was complete.", code: "upstream_incomplete")
+        }
+    }
+
     /// Reads an upstream error answer (bounded) and maps it; never forwards it raw.
     func upstreamError(_ response: EgressResponse, provider: any ChatProvider) async -> GatewayError {
         let body = (try? await response.body.collect(upTo: 1 << 20)) ?? ByteBuffer()

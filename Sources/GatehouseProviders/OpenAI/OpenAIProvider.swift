@@ -9,12 +9,12 @@ public struct OpenAIProvider: PassThroughProvider, EmbeddingProvider {
 
     public func makeChatRequest(_ request: ChatRequest, deployment: Deployment) throws -> PreparedRequest {
         let body = OpenAIRequestMapping.encode(request, model: deployment.upstreamModel)
-        // Unknown fields came from another dialect (same-dialect requests pass through), so none apply here.
+        // Unknown fields and `top_k` came from another dialect (same-dialect requests pass through): none apply here.
         return PreparedRequest(
             egress: EgressRequest(
                 provider: deployment.provider, pathSegments: ["chat", "completions"],
                 headers: [("content-type", "application/json")], body: body.encodedBuffer(), isStreaming: request.stream),
-            droppedFields: request.extra.keys.sorted())
+            droppedFields: (request.extra.keys.sorted() + (request.topK != nil ? ["top_k"] : [])).sorted())
     }
 
     public func passThroughChatRequest(

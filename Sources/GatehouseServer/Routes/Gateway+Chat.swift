@@ -56,7 +56,7 @@ extension Gateway {
         var headers: HTTPFields = [.requestID: exchange.id]
         if !prepared.droppedFields.isEmpty { headers[.droppedParams] = prepared.droppedFields.joined(separator: ",") }
         if !chat.stream {
-            let body = try await upstream.body.collect(upTo: limits.maxUpstreamBodyBytes)
+            let body = try await readUpstreamBody(upstream)
             let response = try provider.decodeChatResponse(body, deployment: deployment)
             exchange.usage = response.usage
             headers[.contentType] = "application/json"

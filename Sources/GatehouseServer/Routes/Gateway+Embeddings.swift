@@ -32,7 +32,7 @@ extension Gateway {
                         provider: deployment.provider, pathSegments: ["embeddings"], headers: [("content-type", "application/json")],
                         body: outbound))
                 guard (200..<300).contains(upstream.status) else { throw await upstreamError(upstream, provider: chatProvider) }
-                let answer = try await upstream.body.collect(upTo: limits.maxUpstreamBodyBytes)
+                let answer = try await readUpstreamBody(upstream)
                 if let tokens = (try? JSONValue.decode(answer))?["usage"]?["prompt_tokens"]?.intValue {
                     exchange.usage = Usage(promptTokens: tokens, completionTokens: 0)
                 }
@@ -49,7 +49,7 @@ extension Gateway {
             let prepared = try embedder.makeEmbeddingRequest(embeddingRequest, deployment: deployment)
             let upstream = try await egress.send(prepared.egress)
             guard (200..<300).contains(upstream.status) else { throw await upstreamError(upstream, provider: chatProvider) }
-            let answer = try await upstream.body.collect(upTo: limits.maxUpstreamBodyBytes)
+            let answer = try await readUpstreamBody(upstream)
             let embeddings = try embedder.decodeEmbeddingResponse(answer, deployment: deployment)
             exchange.usage = Usage(promptTokens: embeddings.promptTokens, completionTokens: 0)
             finish(exchange, status: 200)

@@ -33,7 +33,12 @@ extension Gateway {
         }
         var headers: HTTPFields = [.requestID: exchange.id]
         if !stream {
-            let answer = try await upstream.body.collect(upTo: limits.maxUpstreamBodyBytes)
+            let answer = try await readUpstreamBody(upstream)
+            // Forwarded as received, but only if it is a complete JSON document: a truncated
+            // answer must not reach the caller as a 200.
+            guard (try? JSONValue.decode(answer)) != nil else {
+                throw GatewayError(.upstreamFailure, "The provider returned a malformed response.", code: "upstream_malformed")
+            }
             exchange.usage = provider.usage(inResponse: answer)
             headers[.contentType] = "application/json"
             finish(exchange, status: 200)

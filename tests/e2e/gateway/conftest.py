@@ -21,7 +21,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -154,7 +154,6 @@ class Stack:
     restricted_token: str
     authority: Authority
     stderr_path: Path
-    extra_processes: list = field(default_factory=list)
 
     @property
     def tokens(self) -> list[str]:
@@ -205,13 +204,11 @@ def stack() -> Iterator[Stack]:
     root = Path(tmp.name)
     state = root / "state"
     state.mkdir(mode=0o700)
-    # Keep any master key from the caller's environment out of this run: the state dir makes its own.
-    env = {"GATEHOUSE_MASTER_KEY": ""} if "GATEHOUSE_MASTER_KEY" in os.environ else None
     simulator = None
     gateway = None
     try:
         for name, value in FAKE_KEYS.items():
-            out = run_cli("keys", "add", name, "--stdin", "--state", str(state), stdin=value, env=env)
+            out = run_cli("keys", "add", name, "--stdin", "--state", str(state), stdin=value)
             assert value not in out
         keys = list(FAKE_KEYS.values())
         extra: list[str] = []
@@ -228,8 +225,6 @@ def stack() -> Iterator[Stack]:
             GATEHOUSE_BIN, "serve", "--config", str(CONFIG), "--port", "0", "--state", str(state),
         ]  # fmt: skip
         serve_env = {"GATEHOUSE_SIMULATOR_URL": simulator.base_url, "GATEHOUSE_E2E_STDERR": str(stderr_path)}
-        if env:
-            serve_env.update(env)
         gateway, match = start_process(args, SERVE_READY, env=serve_env)
         yield Stack(
             state=state,

@@ -7,6 +7,7 @@ import time
 
 import anthropic
 import httpx
+import httpx2  # the anthropic SDK's HTTP client package
 import openai
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -37,6 +38,16 @@ class CorruptBody(httpx.HTTPTransport):
         request.read()
         headers = [(k, v) for k, v in request.headers.raw if k.lower() != b"content-length"]
         broken = httpx.Request(request.method, request.url, headers=headers, content=request.content[:-7])
+        return super().handle_request(broken)
+
+
+class CorruptBody2(httpx2.HTTPTransport):
+    """The same for the anthropic SDK, which is built on httpx2."""
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        request.read()
+        headers = [(k, v) for k, v in request.headers.raw if k.lower() != b"content-length"]
+        broken = httpx2.Request(request.method, request.url, headers=headers, content=request.content[:-7])
         return super().handle_request(broken)
 
 
@@ -77,7 +88,7 @@ def test_bad_json_is_400_openai(stack: Stack) -> None:
 
 
 def test_bad_json_is_400_anthropic(stack: Stack) -> None:
-    with httpx.Client(transport=CorruptBody()) as http_client:
+    with httpx2.Client(transport=CorruptBody2()) as http_client:
         client = anthropic.Anthropic(base_url=stack.base_url, api_key=stack.token, max_retries=0, http_client=http_client)
         with pytest.raises(anthropic.BadRequestError) as caught:
             client.messages.create(model="claude-sonnet", max_tokens=10, messages=USER)
@@ -161,7 +172,7 @@ def test_body_over_limit_is_413(stack: Stack, oai: openai.OpenAI, claude: anthro
         oai.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": BIG}])
     assert caught.value.status_code == 413
     assert_openai_error_shape(caught.value.response.json())
-    with pytest.raises(anthropic.APIStatusError) as caught2:  # ContentTooLargeError in current SDKs
+    with pytest.raises(anthropic.ContentTooLargeError) as caught2:  # an APIStatusError subclass
         claude.messages.create(model="claude-sonnet", max_tokens=10, messages=[{"role": "user", "content": BIG}])
     assert caught2.value.status_code == 413
     assert_anthropic_error_shape(caught2.value.response.json(), "request_too_large")
