@@ -36,16 +36,20 @@ struct Quickstart {
             portContinuation.yield(port)
             portContinuation.finish()
         }
-        let waiter = Task { () -> Int? in
-            for await port in portStream { return port }
-            return nil
+        // The simulator runs in `runner` until the service group stops it (see `RunningTask`).
+        let runner = Task {
+            defer { portContinuation.finish() }
+            try await simulator.run()
         }
-        let runner = Task { try await simulator.run() }
-        guard let port = await waiter.value else {
+        var bound: Int?
+        for await port in portStream {
+            bound = port
+            break
+        }
+        guard let port = bound else {
             runner.cancel()
             throw QuickstartError("the built-in simulator did not start")
         }
-        // The simulator keeps running in `runner` until the service group stops it.
         let config = quickstartConfig(port: port)
         let authority = try TokenAuthority.loadOrCreate(in: state)
         let token = try authority.mint(subject: "quickstart", models: ["*"], ttl: 3600)
