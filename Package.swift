@@ -40,11 +40,21 @@ let package = Package(
             dependencies: ["GatehouseCore"],
             swiftSettings: strict
         ),
+        // The link between front and keyholder: frames over a Unix socket, and the front's client.
+        .target(
+            name: "GatehouseLink",
+            dependencies: [
+                "GatehouseCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         // The keyholder: the only user of the HTTP client; unseals keys, injects credentials.
         .target(
             name: "GatehouseEgress",
             dependencies: [
-                "GatehouseCore", "GatehouseSecurity",
+                "GatehouseCore", "GatehouseSecurity", "GatehouseLink",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -76,7 +86,8 @@ let package = Package(
         .executableTarget(
             name: "gatehouse",
             dependencies: [
-                "GatehouseCore", "GatehouseSecurity", "GatehouseServer", "GatehouseEgress", "GatehouseSimulator",
+                "GatehouseCore", "GatehouseSecurity", "GatehouseServer", "GatehouseEgress", "GatehouseLink",
+                "GatehouseSimulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -7,31 +7,22 @@ import Logging
 import ServiceLifecycle
 
 /// The out-of-the-box setup of `gatehouse serve` without a configuration file: a
-/// simulator on a free loopback port, a sealed key for it, and a short-lived token.
-///
-/// Minting happens here, in the operator's CLI process, before the server starts; the
-/// gateway itself is built from the public keys in `trust/` only and cannot mint.
-struct Quickstart {
+/// simulator on a free loopback port, a generated configuration routing three models to
+/// it, a sealed key for it (created by the keyholder), and a one-hour token (minted by a
+/// separate `gatehouse token mint` process, so the signing key never enters the front).
+enum Quickstart {
     static let keyName = "quickstart-simulator"
 
-    let simulator: any Service
-    let config: GatewayConfig
-    let token: MintedToken
+    struct Started {
+        let simulator: any Service
+        let config: GatewayConfig
+        let configPath: String
+    }
 
-    static func start(state: StateDirectory, environment: [String: String], logger: Logger) async throws -> Quickstart {
-        let kek = try KeyEncryptionKey.load(from: state, environment: environment)
-        let store = SealedKeyStore(state: state, kek: kek)
-        let simulatorKey: Secret
-        if (try? store.info(name: keyName)) != nil {
-            simulatorKey = try store.unseal(name: keyName)
-        } else {
-            var generator = SystemRandomNumberGenerator()
-            let random = (0..<4).map { _ in String(generator.next(), radix: 36) }.joined()
-            simulatorKey = Secret(utf8: "sim-quickstart-" + random)
-            _ = try store.add(name: keyName, secret: simulatorKey, replace: true)
-        }
+    static func start(runDirectory: URL, logger: Logger) async throws -> Started {
         let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
-        let options = simulatorKey.withUnsafeString { key in SimulatorOptions(host: "127.0.0.1", port: 0, apiKeys: [key]) }
+        // The simulator accepts any non-empty key; the keyholder sends the sealed one.
+        let options = SimulatorOptions(host: "127.0.0.1", port: 0)
         let simulator = Simulator.makeService(options: options, logger: Logger(label: "gatehouse.simulator")) { port in
             portContinuation.yield(port)
             portContinuation.finish()
@@ -48,50 +39,70 @@ struct Quickstart {
         }
         guard let port = bound else {
             runner.cancel()
-            throw QuickstartError("the built-in simulator did not start")
+            throw StartupError("the built-in simulator did not start")
         }
-        let config = quickstartConfig(port: port)
-        let authority = try TokenAuthority.loadOrCreate(in: state)
-        let token = try authority.mint(subject: "quickstart", models: ["*"], ttl: 3600)
-        return Quickstart(simulator: RunningTask(task: runner), config: config, token: token)
+        let yaml = configuration(port: port)
+        let configURL = runDirectory.appendingPathComponent("quickstart.yaml")
+        try Data(yaml.utf8).write(to: configURL, options: .atomic)
+        let config = try GatewayConfig.parse(yaml, file: configURL.path, environment: [:])
+        return Started(simulator: RunningTask(task: runner), config: config, configPath: configURL.path)
     }
 
-    static func quickstartConfig(port: Int) -> GatewayConfig {
-        var config = GatewayConfig()
+    static func configuration(port: Int) -> String {
         let base = "http://127.0.0.1:\(port)"
-        config.providers = [
-            .init(name: "sim-openai", kind: .openAI, baseURL: base + "/v1", keyName: keyName),
-            .init(name: "sim-anthropic", kind: .anthropic, baseURL: base, keyName: keyName),
-            .init(name: "sim-gemini", kind: .gemini, baseURL: base + "/v1beta", keyName: keyName),
-        ]
-        config.models = [
-            Deployment(publicName: "sim-gpt", provider: "sim-openai", kind: .openAI, upstreamModel: "sim-gpt"),
-            Deployment(publicName: "sim-claude", provider: "sim-anthropic", kind: .anthropic, upstreamModel: "sim-claude"),
-            Deployment(publicName: "sim-gemini", provider: "sim-gemini", kind: .gemini, upstreamModel: "sim-gemini"),
-        ]
-        return config
-    }
+        return """
+            # Written by `gatehouse serve` (no --config): the built-in simulator on a free port.
+            providers:
+              sim-openai: {kind: openai, base_url: "\(base)/v1", key: \(keyName)}
+              sim-anthropic: {kind: anthropic, base_url: "\(base)", key: \(keyName)}
+              sim-gemini: {kind: gemini, base_url: "\(base)/v1beta", key: \(keyName)}
+            models:
+              - {name: sim-gpt, provider: sim-openai, model: sim-gpt}
+              - {name: sim-claude, provider: sim-anthropic, model: sim-claude}
+              - {name: sim-gemini, provider: sim-gemini, model: sim-gemini}
 
-    func printWelcome(host: String, port: Int) {
-        let url = "http://\(host):\(port)"
-        Console.line(
             """
-
-            Gatehouse is running with its built-in provider simulator (models: sim-gpt, sim-claude, sim-gemini).
-            A token for you, valid until \(ISO8601DateFormatter().string(from: token.expiresAt)):
-
-            \(token.token)
-
-            Try it:
-            curl -s \(url)/v1/chat/completions -H "Authorization: Bearer \(token.token)" -H 'content-type: application/json' -d '{"model":"sim-gpt","messages":[{"role":"user","content":"Hello"}]}'
-
-            """)
     }
-}
 
-struct QuickstartError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
+    struct Welcome: Sendable {
+        let token: String
+        let expiresAt: String
+
+        func print(host: String, port: Int) {
+            let url = "http://\(host):\(port)"
+            Console.line(
+                """
+
+                Gatehouse is running with its built-in provider simulator (models: sim-gpt, sim-claude, sim-gemini).
+                A token for you, valid until \(expiresAt):
+
+                \(token)
+
+                Try it:
+                curl -s \(url)/v1/chat/completions -H "Authorization: Bearer \(token)" -H 'content-type: application/json' -d '{"model":"sim-gpt","messages":[{"role":"user","content":"Hello"}]}'
+
+                """)
+        }
+    }
+
+    /// Runs `gatehouse token mint` as its own process and reads the token it prints.
+    static func mintToken(executable: String, state: StateDirectory) throws -> Welcome {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = ["token", "mint", "--subject", "quickstart", "--ttl", "1h", "--json", "--state", state.url.path]
+        process.environment = ProcessEnvironment.safeVariables()
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0, let value = JSONValue.parse(String(decoding: data, as: UTF8.self)),
+            let token = value["token"]?.stringValue
+        else {
+            throw StartupError("could not mint the quickstart token (gatehouse token mint failed)")
+        }
+        return Welcome(token: token, expiresAt: value["expires_at"]?.stringValue ?? "in one hour")
+    }
 }
 
 /// A service wrapping a task that was started early; graceful shutdown cancels it.

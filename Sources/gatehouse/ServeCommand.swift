@@ -2,11 +2,16 @@ import ArgumentParser
 import Foundation
 import GatehouseCore
 import GatehouseEgress
+import GatehouseLink
 import GatehouseSecurity
 import GatehouseServer
 import GatehouseSimulator
 import Logging
 import ServiceLifecycle
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// `gatehouse serve`: runs the gateway. With no `--config`, runs out of the box
 /// against a built-in simulator and prints a short-lived token to try it with.
@@ -41,78 +46,107 @@ struct ServeCommand: AsyncParsableCommand {
 
     func serve() async throws {
         let logger = GatehouseLogging.bootstrap(label: "gatehouse.serve")
-        let environment = ProcessInfo.processInfo.environment
-        let state = stateOptions.resolve()
+        // Read only non-secret variables: a provider key or the master key in our environment
+        // must never become a Swift string in the front.
+        let environment = ProcessEnvironment.safeVariables()
+        let state = stateOptions.state.map(StateDirectory.init(path:)) ?? StateDirectory.resolveDefault(environment: environment)
         try state.prepare()
+        let runDirectory = state.url.appendingPathComponent("run", isDirectory: true)
+        try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
 
         var services: [any Service] = []
-        var gatewayConfig: GatewayConfig
-        var quickstart: Quickstart?
+        let gatewayConfig: GatewayConfig
+        let configPath: String
+        var quickstart = false
         if let config {
             do {
                 gatewayConfig = try GatewayConfig.load(file: config, environment: environment)
             } catch let error as GatewayConfig.LoadError {
                 throw StartupError("configuration error: \(error)")
             }
+            configPath = config
         } else {
-            let started = try await Quickstart.start(state: state, environment: environment, logger: logger)
+            let started = try await Quickstart.start(runDirectory: runDirectory, logger: logger)
             services.append(started.simulator)
             gatewayConfig = started.config
-            quickstart = started
+            configPath = started.configPath
+            quickstart = true
         }
         let listenHost = host ?? gatewayConfig.host ?? "127.0.0.1"
         let listenPort = port ?? gatewayConfig.port ?? 4000
+
+        // The keyholder: a child process that alone unseals keys and reaches providers.
+        let secret = LinkSecret.generate()
+        let socketPath = runDirectory.appendingPathComponent("egress-\(getpid()).sock").path
+        let link = KeyholderLink(socketPath: socketPath, secret: secret)
+        var egressArguments = ["egress", "--socket", socketPath, "--config", configPath, "--secret-stdin", "--state", state.url.path]
+        if quickstart { egressArguments += ["--ensure-key", Quickstart.keyName] }
+        let supervisor = KeyholderSupervisor(
+            executable: try Self.executablePath(), arguments: egressArguments, secret: secret, link: link,
+            logger: Logger(label: "gatehouse.supervisor"))
+        try await supervisor.start()
+        // The keyholder has what it needs; remove secret-looking variables from our own environment.
+        let scrubbed = ProcessEnvironment.scrub()
+        if !scrubbed.isEmpty {
+            logger.notice("removed secret-looking variables from the front's environment", metadata: ["gatehouse.env.removed": .string(scrubbed.joined(separator: ","))])
+        }
 
         let verifier: TokenVerifier
         do {
             verifier = try TokenVerifier.load(from: state, audience: gatewayConfig.audience)
         } catch {
-            throw StartupError(
-                "cannot load trusted token keys from \(state.trustDirectory.path): \(error)\n"
-                    + "Create the token authority first: gatehouse token mint --subject NAME --state \(state.url.path)")
-        }
-        var keyStore: SealedKeyStore?
-        if gatewayConfig.providers.contains(where: { $0.keyName != nil }) {
-            do {
-                keyStore = SealedKeyStore(state: state, kek: try KeyEncryptionKey.load(from: state, environment: environment))
-            } catch {
-                throw StartupError("cannot load the master key: \(error)")
+            if !quickstart {
+                supervisor.stop()
+                throw StartupError(
+                    "cannot load trusted token keys from \(state.trustDirectory.path): \(error)\n"
+                        + "Create the token authority first: gatehouse token mint --subject NAME --state \(state.url.path)")
             }
+            verifier = TokenVerifier(publicKeys: [:], audience: gatewayConfig.audience)
         }
-        let endpoints = try gatewayConfig.providers.map { provider in
-            try ProviderEndpoint(name: provider.name, kind: provider.kind, baseURL: provider.baseURL, keyName: provider.keyName)
-        }
-        let keyholder: Keyholder
-        do {
-            keyholder = try Keyholder(endpoints: endpoints, keyStore: keyStore, logger: Logger(label: "gatehouse.egress"))
-        } catch let error as EgressError {
-            throw StartupError("\(config ?? "built-in configuration"): \(error)")
+        var welcome: Quickstart.Welcome?
+        var activeVerifier = verifier
+        if quickstart {
+            // Minted by a separate `gatehouse token mint` process: the signing key never enters the front.
+            welcome = try Quickstart.mintToken(executable: try Self.executablePath(), state: state)
+            activeVerifier = try TokenVerifier.load(from: state, audience: gatewayConfig.audience)
         }
         logger.info(
             "configuration loaded",
             metadata: [
                 "gatehouse.config": .string(config ?? "(quickstart)"),
-                "gatehouse.providers": .stringConvertible(endpoints.count),
+                "gatehouse.providers": .stringConvertible(gatewayConfig.providers.count),
                 "gatehouse.models": .stringConvertible(gatewayConfig.models.count),
             ])
 
         let gateway = Gateway(
-            verifier: verifier, catalog: ModelCatalog(gatewayConfig.models), egress: keyholder,
+            verifier: activeVerifier, catalog: ModelCatalog(gatewayConfig.models), egress: link,
             limits: .init(maxBodyBytes: gatewayConfig.maxBodyBytes), logger: Logger(label: "gatehouse.request"))
-        let announce = quickstart
+        let announce = welcome
         let app = GatewayApplication.make(gateway: gateway, host: listenHost, port: listenPort, logger: logger) { boundPort in
             Console.line("gatehouse serve listening on http://\(listenHost):\(boundPort)")
-            announce?.printWelcome(host: listenHost, port: boundPort)
+            announce?.print(host: listenHost, port: boundPort)
         }
         // Shut down in reverse order: the listener first (in-flight requests finish), then the rest.
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: ShutdownHook { try await keyholder.shutdown() })]
-                    + services.map { .init(service: $0) } + [.init(service: app)],
+                services: [.init(service: supervisor)] + services.map { .init(service: $0) } + [.init(service: app)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 cancellationSignals: [],
                 logger: logger))
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            supervisor.stop()
+            throw error
+        }
+    }
+
+    /// This binary's path, so the keyholder runs the same code as the front.
+    static func executablePath() throws -> String {
+        guard let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else {
+            throw StartupError("cannot find this executable's path (/proc/self/exe)")
+        }
+        return path
     }
 }
 
@@ -120,16 +154,6 @@ struct ServeCommand: AsyncParsableCommand {
 struct StartupError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
-}
-
-/// Runs an action once graceful shutdown begins (after the services started later have stopped).
-struct ShutdownHook: Service {
-    let action: @Sendable () async throws -> Void
-
-    func run() async throws {
-        try? await gracefulShutdown()
-        try await action()
-    }
 }
 
 enum Console {

@@ -1,0 +1,184 @@
+import Foundation
+import GatehouseCore
+import GatehouseLink
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Serves the keyholder on a Unix socket. A connection is accepted only from an allowed
+/// user id (checked with `SO_PEERCRED`) that presents the per-boot secret; it then
+/// carries exactly one egress request. If the front goes away mid-answer, the upstream
+/// request is cancelled.
+///
+/// Threat assumptions: the socket file is created 0600 in a 0700 directory; any local
+/// process that could still reach it must also know the secret, which only the front
+/// and the keyholder hold (passed over a pipe, never in arguments or the environment).
+public struct KeyholderServer: Sendable {
+    let keyholder: Keyholder
+    let socketPath: String
+    let secret: [UInt8]
+    let allowedUIDs: Set<UInt32>
+    let logger: Logger
+    let maxRequestBytes: Int
+
+    public init(
+        keyholder: Keyholder, socketPath: String, secret: [UInt8], allowedUIDs: Set<UInt32>, logger: Logger,
+        maxRequestBytes: Int = 64 << 20
+    ) {
+        self.keyholder = keyholder
+        self.socketPath = socketPath
+        self.secret = secret
+        self.allowedUIDs = allowedUIDs
+        self.logger = logger
+        self.maxRequestBytes = maxRequestBytes
+    }
+
+    /// Binds the socket and serves until cancelled. `onListening` runs once the socket accepts.
+    public func run(onListening: @Sendable () -> Void = {}) async throws {
+        try? FileManager.default.removeItem(atPath: socketPath)
+        let previous = umask(0o077)
+        let server: NIOAsyncChannel<NIOAsyncChannel<LinkFrame, LinkFrame>, Never>
+        do {
+            server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .serverChannelOption(.backlog, value: 256)
+                .bind(to: try SocketAddress(unixDomainSocketPath: socketPath)) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LinkFrameDecoder()))
+                        try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(LinkFrameEncoder()))
+                        return try NIOAsyncChannel<LinkFrame, LinkFrame>(wrappingChannelSynchronously: channel)
+                    }
+                }
+            umask(previous)
+        } catch {
+            umask(previous)
+            throw error
+        }
+        chmod(socketPath, 0o600)
+        onListening()
+        defer { try? FileManager.default.removeItem(atPath: socketPath) }
+        try await withThrowingDiscardingTaskGroup { group in
+            try await server.executeThenClose { connections in
+                for try await connection in connections {
+                    group.addTask { await self.serve(connection) }
+                }
+            }
+        }
+    }
+
+    func serve(_ connection: NIOAsyncChannel<LinkFrame, LinkFrame>) async {
+        let uid = await Self.peerUID(connection.channel)
+        guard let uid, allowedUIDs.contains(uid) else {
+            logger.warning(
+                "keyholder refused a connection from another user",
+                metadata: ["gatehouse.egress.peer_uid": .string(uid.map(String.init) ?? "unknown")])
+            try? await connection.channel.close()
+            return
+        }
+        do {
+            try await connection.executeThenClose { inbound, outbound in
+                let frames = FrameReader(inbound.makeAsyncIterator())
+                guard case .hello(let presented)? = try await frames.next(), Self.constantTimeEqual(presented, secret) else {
+                    logger.warning("keyholder refused a connection without the link secret")
+                    return
+                }
+                try await outbound.write(.helloAccepted)
+                guard case .requestHead(let head)? = try await frames.next() else { return }
+                var request = try LinkMessages.decodeRequestHead(head)
+                var body = ByteBuffer()
+                reading: while true {
+                    switch try await frames.next() {
+                    case .requestBody(var chunk)?:
+                        guard body.readableBytes + chunk.readableBytes <= maxRequestBytes else { return }
+                        body.writeBuffer(&chunk)
+                    case .requestEnd?: break reading
+                    default: return
+                    }
+                }
+                if body.readableBytes > 0 { request.body = body }
+                let complete = request
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await self.forward(complete, to: outbound) }
+                    group.addTask {
+                        // The front sends nothing more during an exchange: any frame or EOF
+                        // means it has gone, so stop the upstream request.
+                        _ = try? await frames.next()
+                        throw CancellationError()
+                    }
+                    try await group.next()
+                    group.cancelAll()
+                }
+            }
+        } catch {
+            logger.debug("keyholder link closed", metadata: ["gatehouse.egress.error": .string("\(type(of: error))")])
+        }
+    }
+
+    func forward(_ request: EgressRequest, to outbound: NIOAsyncChannelOutboundWriter<LinkFrame>) async throws {
+        let response: EgressResponse
+        do {
+            response = try await keyholder.send(request)
+        } catch let error as GatewayError {
+            try await outbound.write(.failure(LinkMessages.encodeFailure(error)))
+            return
+        }
+        try await outbound.write(.responseHead(LinkMessages.encodeResponseHead(status: response.status, headers: response.headers)))
+        do {
+            for try await chunk in response.body {
+                try await outbound.write(.responseBody(chunk))
+            }
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch let error as GatewayError {
+            try await outbound.write(.failure(LinkMessages.encodeFailure(error)))
+            return
+        } catch {
+            let lost = GatewayError(.upstreamFailure, "The connection to the provider was lost mid-stream.", code: "upstream_stream_lost")
+            try await outbound.write(.failure(LinkMessages.encodeFailure(lost)))
+            return
+        }
+        try await outbound.write(.responseEnd)
+    }
+
+    static func constantTimeEqual(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
+        guard lhs.count == rhs.count, !lhs.isEmpty else { return false }
+        var difference: UInt8 = 0
+        for index in lhs.indices { difference |= lhs[index] ^ rhs[index] }
+        return difference == 0
+    }
+
+    /// The user id of the process at the other end of a Unix socket (`SO_PEERCRED`).
+    static func peerUID(_ channel: any Channel) async -> UInt32? {
+        #if canImport(Glibc)
+            guard let provider = channel as? any SocketOptionProvider else { return nil }
+            let future: EventLoopFuture<PeerCredentials> = channel.eventLoop.flatSubmit {
+                provider.unsafeGetSocketOption(level: .socket, name: NIOBSDSocket.Option(rawValue: SO_PEERCRED))
+            }
+            return (try? await future.get()).map { UInt32($0.uid) }
+        #else
+            return nil
+        #endif
+    }
+}
+
+/// Linux `struct ucred` (not exported by the Glibc module without `_GNU_SOURCE`): same layout.
+struct PeerCredentials: Sendable {
+    var pid: Int32 = 0
+    var uid: UInt32 = 0
+    var gid: UInt32 = 0
+}
+
+/// Hands the connection's inbound iterator to whichever task reads next. One reader at a time.
+private final class FrameReader: @unchecked Sendable {
+    private var iterator: NIOAsyncChannelInboundStream<LinkFrame>.AsyncIterator
+
+    init(_ iterator: NIOAsyncChannelInboundStream<LinkFrame>.AsyncIterator) {
+        self.iterator = iterator
+    }
+
+    func next() async throws -> LinkFrame? { try await iterator.next() }
+}

@@ -1,0 +1,194 @@
+import ArgumentParser
+import Foundation
+import GatehouseCore
+import GatehouseEgress
+import GatehouseSecurity
+import GatehouseServer
+import Logging
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `gatehouse egress`: the keyholder. The only process that unseals provider keys and
+/// talks to providers. `gatehouse serve` starts it as a supervised child by default;
+/// operators can run it on its own, under another user, for a front with no network.
+struct EgressCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "egress",
+        abstract: "Run the keyholder: unseals provider keys and sends the front's requests to configured providers.",
+        discussion: """
+            Listens on a Unix socket (created 0600). A connection must come from an allowed user id and present the \
+            link secret: a line of 64 hex digits read from --secret-file, or from standard input with --secret-stdin \
+            (then the keyholder also exits when standard input closes, which is how `gatehouse serve` ties its \
+            child's life to its own).
+            """)
+
+    @Option(help: "Unix socket path to listen on.")
+    var socket: String
+
+    @Option(help: "The gateway configuration (providers are read from it).")
+    var config: String
+
+    @Option(name: .customLong("secret-file"), help: "File holding the link secret (64 hex digits).")
+    var secretFile: String?
+
+    @Flag(name: .customLong("secret-stdin"), help: "Read the link secret from standard input; exit when it closes.")
+    var secretStdin = false
+
+    @Option(name: .customLong("allow-uid"), help: "Also accept connections from this user id (repeatable).")
+    var allowUID: [UInt32] = []
+
+    @Option(name: .customLong("ensure-key"), help: .hidden)
+    var ensureKey: String?
+
+    @OptionGroup var stateOptions: StateOptions
+
+    func run() async throws {
+        umask(0o077)
+        let logger = GatehouseLogging.bootstrap(label: "gatehouse.egress")
+        do {
+            try await serve(logger: logger)
+        } catch let error as StartupError {
+            FileHandle.standardError.write(Data("gatehouse egress: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+
+    func serve(logger: Logger) async throws {
+        let secret: [UInt8]
+        if secretStdin {
+            guard let line = readLine(strippingNewline: true), let bytes = LinkSecret.parse(line) else {
+                throw StartupError("no link secret on standard input")
+            }
+            secret = bytes
+        } else if let secretFile {
+            guard let text = try? String(contentsOfFile: secretFile, encoding: .utf8),
+                let bytes = LinkSecret.parse(text.trimmingCharacters(in: .whitespacesAndNewlines))
+            else { throw StartupError("cannot read a link secret (64 hex digits) from \(secretFile)") }
+            secret = bytes
+        } else {
+            throw StartupError("give --secret-stdin or --secret-file")
+        }
+
+        let environment = ProcessEnvironment.safeVariables()
+        let state = stateOptions.resolve()
+        let gatewayConfig: GatewayConfig
+        do {
+            gatewayConfig = try GatewayConfig.load(file: config, environment: environment)
+        } catch {
+            throw StartupError("configuration error: \(error)")
+        }
+        var keyStore: SealedKeyStore?
+        if gatewayConfig.providers.contains(where: { $0.keyName != nil }) || ensureKey != nil {
+            do {
+                // The key-encryption key may come from GATEHOUSE_MASTER_KEY: read it, then wipe it from the environment.
+                let kek = try KeyEncryptionKey.load(from: state, environment: ProcessInfo.processInfo.environment)
+                keyStore = SealedKeyStore(state: state, kek: kek)
+            } catch {
+                throw StartupError("cannot load the master key: \(error)")
+            }
+        }
+        ProcessEnvironment.scrub()
+        if let ensureKey, let keyStore, (try? keyStore.info(name: ensureKey)) == nil {
+            var generator = SystemRandomNumberGenerator()
+            let random = (0..<4).map { _ in String(generator.next(), radix: 36) }.joined()
+            _ = try keyStore.add(name: ensureKey, secret: Secret(utf8: "sim-quickstart-" + random))
+        }
+        let endpoints: [ProviderEndpoint]
+        let keyholder: Keyholder
+        do {
+            endpoints = try gatewayConfig.providers.map { provider in
+                try ProviderEndpoint(name: provider.name, kind: provider.kind, baseURL: provider.baseURL, keyName: provider.keyName)
+            }
+            keyholder = try Keyholder(endpoints: endpoints, keyStore: keyStore, logger: Logger(label: "gatehouse.egress"))
+        } catch let error as EgressError {
+            throw StartupError("\(config): \(error)")
+        }
+        let server = KeyholderServer(
+            keyholder: keyholder, socketPath: socket, secret: secret, allowedUIDs: Set([getuid()] + allowUID),
+            logger: logger)
+        logger.info(
+            "keyholder starting",
+            metadata: ["gatehouse.egress.providers": .string(endpoints.map { "\($0.name)=\($0.origin)" }.joined(separator: ","))])
+
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try await server.run {
+                    Console.line("gatehouse egress listening on unix:\(socket)")
+                }
+            }
+            if secretStdin {
+                group.addTask {
+                    // The supervising front holds our standard input open; when it closes, the front is gone.
+                    await Self.waitForEOF()
+                    logger.info("standard input closed; keyholder stopping")
+                }
+            }
+            group.addTask {
+                await Self.waitForSignal()
+                logger.info("signal received; keyholder stopping")
+            }
+            _ = try await group.next()
+            group.cancelAll()
+        }
+        try await keyholder.shutdown()
+    }
+
+    /// Returns when standard input reaches end of file, or when cancelled.
+    static func waitForEOF() async {
+        let (stream, continuation) = AsyncStream.makeStream(of: Void.self)
+        Thread.detachNewThread {
+            while readLine() != nil {}
+            continuation.yield()
+            continuation.finish()
+        }
+        for await _ in stream { return }
+    }
+
+    /// Returns on SIGTERM or SIGINT, or when cancelled.
+    static func waitForSignal() async {
+        let (stream, continuation) = AsyncStream.makeStream(of: Int32.self)
+        for signalNumber in [SIGTERM, SIGINT] {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber)
+            source.setEventHandler { continuation.yield(signalNumber) }
+            source.resume()
+            SignalSources.keep(source)
+        }
+        for await _ in stream { return }
+    }
+}
+
+/// The link secret: 32 random bytes, shared by the front and the keyholder for one boot.
+enum LinkSecret {
+    static func generate() -> [UInt8] {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
+    }
+
+    static func hex(_ bytes: [UInt8]) -> String {
+        bytes.map { String(format: "%02x", $0) }.joined()
+    }
+
+    static func parse(_ text: String) -> [UInt8]? {
+        let characters = Array(text.utf8)
+        guard characters.count == 64 else { return nil }
+        var bytes: [UInt8] = []
+        for index in stride(from: 0, to: 64, by: 2) {
+            guard let byte = UInt8(String(decoding: characters[index..<index + 2], as: UTF8.self), radix: 16) else { return nil }
+            bytes.append(byte)
+        }
+        return bytes
+    }
+}
+
+/// Keeps dispatch signal sources alive for the life of the process.
+enum SignalSources {
+    nonisolated(unsafe) private static var sources: [any DispatchSourceSignal] = []
+    private static let lock = NSLock()
+
+    static func keep(_ source: any DispatchSourceSignal) {
+        lock.withLock { sources.append(source) }
+    }
+}
