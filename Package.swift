@@ -73,6 +73,8 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The front's seccomp sandbox (no network sockets once listening). C, no dependencies.
+        .target(name: "CGatehouseSandbox"),
         // Provider simulator: a test and benchmark fixture, independent of the gateway's translation code.
         .target(
             name: "GatehouseSimulator",
@@ -87,7 +89,7 @@ let package = Package(
             name: "gatehouse",
             dependencies: [
                 "GatehouseCore", "GatehouseSecurity", "GatehouseServer", "GatehouseEgress", "GatehouseLink",
-                "GatehouseSimulator",
+                "GatehouseSimulator", "CGatehouseSandbox",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

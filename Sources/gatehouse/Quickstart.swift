@@ -2,51 +2,15 @@ import Foundation
 import GatehouseCore
 import GatehouseSecurity
 import GatehouseServer
-import GatehouseSimulator
 import Logging
-import ServiceLifecycle
 
 /// The out-of-the-box setup of `gatehouse serve` without a configuration file: a
-/// simulator on a free loopback port, a generated configuration routing three models to
-/// it, a sealed key for it (created by the keyholder), and a one-hour token (minted by a
-/// separate `gatehouse token mint` process, so the signing key never enters the front).
+/// simulator (`gatehouse simulate`) on a free loopback port, a generated configuration
+/// routing three models to it, a sealed key for it (created by the keyholder), and a
+/// one-hour token (minted by a separate `gatehouse token mint` process, so the signing
+/// key never enters the front or the supervisor).
 enum Quickstart {
     static let keyName = "quickstart-simulator"
-
-    struct Started {
-        let simulator: any Service
-        let config: GatewayConfig
-        let configPath: String
-    }
-
-    static func start(runDirectory: URL, logger: Logger) async throws -> Started {
-        let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
-        // The simulator accepts any non-empty key; the keyholder sends the sealed one.
-        let options = SimulatorOptions(host: "127.0.0.1", port: 0)
-        let simulator = Simulator.makeService(options: options, logger: Logger(label: "gatehouse.simulator")) { port in
-            portContinuation.yield(port)
-            portContinuation.finish()
-        }
-        // The simulator runs in `runner` until the service group stops it (see `RunningTask`).
-        let runner = Task {
-            defer { portContinuation.finish() }
-            try await simulator.run()
-        }
-        var bound: Int?
-        for await port in portStream {
-            bound = port
-            break
-        }
-        guard let port = bound else {
-            runner.cancel()
-            throw StartupError("the built-in simulator did not start")
-        }
-        let yaml = configuration(port: port)
-        let configURL = runDirectory.appendingPathComponent("quickstart.yaml")
-        try Data(yaml.utf8).write(to: configURL, options: .atomic)
-        let config = try GatewayConfig.parse(yaml, file: configURL.path, environment: [:])
-        return Started(simulator: RunningTask(task: runner), config: config, configPath: configURL.path)
-    }
 
     static func configuration(port: Int) -> String {
         let base = "http://127.0.0.1:\(port)"
@@ -68,8 +32,7 @@ enum Quickstart {
         let token: String
         let expiresAt: String
 
-        func print(host: String, port: Int) {
-            let url = "http://\(host):\(port)"
+        func print(url: String) {
             Console.line(
                 """
 
@@ -105,13 +68,3 @@ enum Quickstart {
     }
 }
 
-/// A service wrapping a task that was started early; graceful shutdown cancels it.
-struct RunningTask: Service {
-    let task: Task<Void, any Error>
-
-    func run() async throws {
-        try? await gracefulShutdown()
-        task.cancel()
-        _ = await task.result
-    }
-}

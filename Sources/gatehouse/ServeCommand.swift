@@ -1,11 +1,10 @@
 import ArgumentParser
+import CGatehouseSandbox
 import Foundation
 import GatehouseCore
-import GatehouseEgress
 import GatehouseLink
 import GatehouseSecurity
 import GatehouseServer
-import GatehouseSimulator
 import Logging
 import ServiceLifecycle
 
@@ -13,12 +12,17 @@ import ServiceLifecycle
     import Glibc
 #endif
 
-/// `gatehouse serve`: runs the gateway. With no `--config`, runs out of the box
-/// against a built-in simulator and prints a short-lived token to try it with.
+/// `gatehouse serve`: runs the gateway as two processes — the front, which parses and
+/// translates requests and holds no provider key, and the keyholder (`gatehouse egress`),
+/// the only process that unseals keys and reaches providers. With no `--config`, runs out
+/// of the box against a built-in simulator and prints a short-lived token.
+///
+/// With `--egress-socket`, runs only the front, against a keyholder started separately
+/// (for deployments that give the front no network at all).
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Run the gateway.",
+        abstract: "Run the gateway (front and keyholder, privilege-separated).",
         discussion: """
             With --config FILE, serves the providers and models the file declares. Without it, starts a built-in \
             provider simulator on loopback, seals a key for it, mints a one-hour token and prints a curl example.
@@ -35,118 +39,111 @@ struct ServeCommand: AsyncParsableCommand {
 
     @OptionGroup var stateOptions: StateOptions
 
+    @Option(
+        name: .customLong("egress-socket"),
+        help: "Run only the front, using the keyholder listening on this Unix socket (see `gatehouse egress`).")
+    var egressSocket: String?
+
+    @Option(name: .customLong("egress-secret-file"), help: "With --egress-socket: file holding the link secret.")
+    var egressSecretFile: String?
+
+    @Flag(name: .customLong("egress-secret-stdin"), help: .hidden)
+    var egressSecretStdin = false
+
+    @Flag(
+        name: .customLong("unsandboxed"),
+        help: "Start the front even where the seccomp sandbox (no network sockets once listening) is unavailable.")
+    var unsandboxed = false
+
     func run() async throws {
+        let logger = GatehouseLogging.bootstrap(label: egressSocket == nil ? "gatehouse.supervisor" : "gatehouse.serve")
         do {
-            try await serve()
+            if let egressSocket {
+                try await runFront(socketPath: egressSocket, logger: logger)
+            } else {
+                try await Supervisor(config: config, host: host, port: port, stateOption: stateOptions.state, logger: logger).run()
+            }
         } catch let error as StartupError {
             FileHandle.standardError.write(Data("gatehouse: \(error)\n".utf8))
             throw ExitCode.failure
         }
     }
 
-    func serve() async throws {
-        let logger = GatehouseLogging.bootstrap(label: "gatehouse.serve")
-        // Read only non-secret variables: a provider key or the master key in our environment
-        // must never become a Swift string in the front.
+    /// The front: authenticates, translates and routes; its one road out is the keyholder link.
+    func runFront(socketPath: String, logger: Logger) async throws {
+        // Drop anything secret-looking from our environment before any code reads it.
+        ProcessEnvironment.scrub()
         let environment = ProcessEnvironment.safeVariables()
         let state = stateOptions.state.map(StateDirectory.init(path:)) ?? StateDirectory.resolveDefault(environment: environment)
-        try state.prepare()
-        let runDirectory = state.url.appendingPathComponent("run", isDirectory: true)
-        try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-
-        var services: [any Service] = []
+        guard let config else { throw StartupError("--egress-socket needs --config") }
         let gatewayConfig: GatewayConfig
-        let configPath: String
-        var quickstart = false
-        if let config {
-            do {
-                gatewayConfig = try GatewayConfig.load(file: config, environment: environment)
-            } catch let error as GatewayConfig.LoadError {
-                throw StartupError("configuration error: \(error)")
+        do {
+            gatewayConfig = try GatewayConfig.load(file: config, environment: environment)
+        } catch let error as GatewayConfig.LoadError {
+            throw StartupError("configuration error: \(error)")
+        }
+        let secret: [UInt8]
+        if egressSecretStdin {
+            guard let line = readLine(strippingNewline: true), let bytes = LinkSecret.parse(line) else {
+                throw StartupError("no link secret on standard input")
             }
-            configPath = config
+            secret = bytes
+        } else if let egressSecretFile {
+            guard let text = try? String(contentsOfFile: egressSecretFile, encoding: .utf8),
+                let bytes = LinkSecret.parse(text.trimmingCharacters(in: .whitespacesAndNewlines))
+            else { throw StartupError("cannot read a link secret (64 hex digits) from \(egressSecretFile)") }
+            secret = bytes
         } else {
-            let started = try await Quickstart.start(runDirectory: runDirectory, logger: logger)
-            services.append(started.simulator)
-            gatewayConfig = started.config
-            configPath = started.configPath
-            quickstart = true
+            throw StartupError("--egress-socket needs --egress-secret-file")
         }
-        let listenHost = host ?? gatewayConfig.host ?? "127.0.0.1"
-        let listenPort = port ?? gatewayConfig.port ?? 4000
-
-        // The keyholder: a child process that alone unseals keys and reaches providers.
-        let secret = LinkSecret.generate()
-        let socketPath = runDirectory.appendingPathComponent("egress-\(getpid()).sock").path
-        let link = KeyholderLink(socketPath: socketPath, secret: secret)
-        var egressArguments = ["egress", "--socket", socketPath, "--config", configPath, "--secret-stdin", "--state", state.url.path]
-        if quickstart { egressArguments += ["--ensure-key", Quickstart.keyName] }
-        let supervisor = KeyholderSupervisor(
-            executable: try Self.executablePath(), arguments: egressArguments, secret: secret, link: link,
-            logger: Logger(label: "gatehouse.supervisor"))
-        try await supervisor.start()
-        // The keyholder has what it needs; remove secret-looking variables from our own environment.
-        let scrubbed = ProcessEnvironment.scrub()
-        if !scrubbed.isEmpty {
-            logger.notice("removed secret-looking variables from the front's environment", metadata: ["gatehouse.env.removed": .string(scrubbed.joined(separator: ","))])
-        }
-
         let verifier: TokenVerifier
         do {
             verifier = try TokenVerifier.load(from: state, audience: gatewayConfig.audience)
         } catch {
-            if !quickstart {
-                supervisor.stop()
-                throw StartupError(
-                    "cannot load trusted token keys from \(state.trustDirectory.path): \(error)\n"
-                        + "Create the token authority first: gatehouse token mint --subject NAME --state \(state.url.path)")
-            }
-            verifier = TokenVerifier(publicKeys: [:], audience: gatewayConfig.audience)
+            throw StartupError(
+                "cannot load trusted token keys from \(state.trustDirectory.path): \(error)\n"
+                    + "Create the token authority first: gatehouse token mint --subject NAME --state \(state.url.path)")
         }
-        var welcome: Quickstart.Welcome?
-        var activeVerifier = verifier
-        if quickstart {
-            // Minted by a separate `gatehouse token mint` process: the signing key never enters the front.
-            welcome = try Quickstart.mintToken(executable: try Self.executablePath(), state: state)
-            activeVerifier = try TokenVerifier.load(from: state, audience: gatewayConfig.audience)
+        guard unsandboxed || gatehouse_sandbox_supported() != 0 else {
+            throw StartupError("the front's sandbox (seccomp) is not available here; pass --unsandboxed to run without it")
         }
+        let link = KeyholderLink(socketPath: socketPath, secret: secret)
+        let listenHost = host ?? gatewayConfig.host ?? "127.0.0.1"
+        let listenPort = port ?? gatewayConfig.port ?? 4000
         logger.info(
             "configuration loaded",
             metadata: [
-                "gatehouse.config": .string(config ?? "(quickstart)"),
-                "gatehouse.providers": .stringConvertible(gatewayConfig.providers.count),
+                "gatehouse.config": .string(config), "gatehouse.providers": .stringConvertible(gatewayConfig.providers.count),
                 "gatehouse.models": .stringConvertible(gatewayConfig.models.count),
             ])
-
         let gateway = Gateway(
-            verifier: activeVerifier, catalog: ModelCatalog(gatewayConfig.models), egress: link,
+            verifier: verifier, catalog: ModelCatalog(gatewayConfig.models), egress: link,
             limits: .init(maxBodyBytes: gatewayConfig.maxBodyBytes), logger: Logger(label: "gatehouse.request"))
-        let announce = welcome
+        let sandboxed = !unsandboxed
         let app = GatewayApplication.make(gateway: gateway, host: listenHost, port: listenPort, logger: logger) { boundPort in
+            if sandboxed {
+                // The listener is bound; from here on no thread of this process can open a network socket.
+                let result = gatehouse_sandbox_deny_network_sockets()
+                guard result == 0 else {
+                    logger.critical("cannot install the sandbox; stopping", metadata: ["gatehouse.errno": .stringConvertible(-result)])
+                    Glibc.exit(1)
+                }
+                logger.info("sandbox on: the front can no longer open network sockets")
+            }
             Console.line("gatehouse serve listening on http://\(listenHost):\(boundPort)")
-            announce?.print(host: listenHost, port: boundPort)
         }
-        // Shut down in reverse order: the listener first (in-flight requests finish), then the rest.
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: supervisor)] + services.map { .init(service: $0) } + [.init(service: app)],
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                cancellationSignals: [],
+                services: [.init(service: app)], gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [],
                 logger: logger))
-        do {
-            try await group.run()
-        } catch {
-            supervisor.stop()
-            throw error
+        if egressSecretStdin {
+            // Our standard input is held by the supervisor: when it closes, the supervisor is gone.
+            Task {
+                await EgressCommand.waitForEOF()
+                await group.triggerGracefulShutdown()
+            }
         }
-    }
-
-    /// This binary's path, so the keyholder runs the same code as the front.
-    static func executablePath() throws -> String {
-        guard let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else {
-            throw StartupError("cannot find this executable's path (/proc/self/exe)")
-        }
-        return path
+        try await group.run()
     }
 }
 
