@@ -85,6 +85,12 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Supply chain: CycloneDX SBOM, minisign signatures (BLAKE2b + Ed25519). swift-crypto and Foundation only.
+        .target(
+            name: "GatehouseSupplyChain",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "gatehouse",
             dependencies: [
@@ -98,6 +104,7 @@ let package = Package(
         ),
         .testTarget(name: "GatehouseSecurityTests", dependencies: ["GatehouseSecurity"]),
         .testTarget(name: "GatehouseCoreTests", dependencies: ["GatehouseCore"]),
+        .testTarget(name: "GatehouseSupplyChainTests", dependencies: ["GatehouseSupplyChain"]),
         .testTarget(name: "GatehouseProvidersTests", dependencies: ["GatehouseProviders", "GatehouseCore"]),
         .testTarget(
             name: "GatehouseServerTests",
