@@ -96,6 +96,7 @@ let package = Package(
             dependencies: [
                 "GatehouseCore", "GatehouseSecurity", "GatehouseServer", "GatehouseEgress", "GatehouseLink",
                 "GatehouseSimulator", "CGatehouseSandbox",
+                "GatehouseSupplyChain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

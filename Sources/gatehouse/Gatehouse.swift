@@ -7,6 +7,9 @@ struct Gatehouse: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gatehouse",
         abstract: "A zero-trust LLM gateway: OpenAI- and Anthropic-compatible, scoped tokens, sealed provider keys.",
-        subcommands: [ServeCommand.self, EgressCommand.self, SimulateCommand.self, TokenCommand.self, KeysCommand.self]
+        subcommands: [
+            ServeCommand.self, EgressCommand.self, SimulateCommand.self, TokenCommand.self, KeysCommand.self,
+            VersionCommand.self, SBOMCommand.self, VerifyReleaseCommand.self,
+        ]
     )
 }
