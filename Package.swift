@@ -91,6 +91,14 @@ let package = Package(
             dependencies: [.product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
+        // Release signing tool (keygen, sign) used by scripts/release; not part of the gateway binary.
+        .executableTarget(
+            name: "gatehouse-sign",
+            dependencies: [
+                "GatehouseSupplyChain", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "gatehouse",
             dependencies: [
