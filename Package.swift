@@ -109,7 +109,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: strict
+            // The attack-suite hook (a simulated backdoor in the front) exists in debug (test) builds only.
+            swiftSettings: strict + [.define("GATEHOUSE_ATTACK_HOOK", .when(configuration: .debug))]
         ),
         .testTarget(name: "GatehouseSecurityTests", dependencies: ["GatehouseSecurity"]),
         .testTarget(name: "GatehouseCoreTests", dependencies: ["GatehouseCore"]),

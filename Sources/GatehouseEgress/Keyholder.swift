@@ -72,19 +72,32 @@ public final class Keyholder: EgressTransport {
 
     public func send(_ request: EgressRequest) async throws -> EgressResponse {
         guard let endpoint = endpoints[request.provider] else {
+            refuse("unknown_provider", provider: request.provider)
             throw GatewayError(.internalError, "The gateway has no route for this model.", code: "unknown_provider")
         }
         let url: String
         do {
             url = try endpoint.url(for: request)
         } catch {
+            refuse("path_refused", provider: endpoint.name)
             throw GatewayError(.invalidRequest, "The request path was refused.", code: "egress_path_refused")
+        }
+        guard ["GET", "POST"].contains(request.method) else {
+            refuse("method_refused", provider: endpoint.name)
+            throw GatewayError(.invalidRequest, "The request method was refused.", code: "egress_method_refused")
         }
         var outbound = HTTPClientRequest(url: url)
         outbound.method = HTTPMethod(rawValue: request.method)
-        for header in request.headers where !Self.forbiddenHeaders.contains(header.name.lowercased()) {
+        var stripped: [String] = []
+        for header in request.headers {
+            let name = header.name.lowercased()
+            if Self.forbiddenHeaders.contains(name) || name.hasPrefix("proxy-") {
+                stripped.append(name)
+                continue
+            }
             outbound.headers.add(name: header.name, value: header.value)
         }
+        if !stripped.isEmpty { refuse("headers_stripped", provider: endpoint.name, detail: stripped.joined(separator: ",")) }
         outbound.headers.replaceOrAdd(name: "user-agent", value: "gatehouse")
         if let secret = credentials[endpoint.name] {
             // Injected last, so nothing the front sent can shadow it.
@@ -105,6 +118,16 @@ public final class Keyholder: EgressTransport {
         }
         let headers = response.headers.map { (name: $0.name.lowercased(), value: $0.value) }
         return EgressResponse(status: Int(response.status.code), headers: headers, body: ByteStream(response.body))
+    }
+
+    /// Records a refused (or sanitised) egress attempt. Names and codes only: never URLs, bodies or keys.
+    func refuse(_ reason: String, provider: String, detail: String? = nil) {
+        var metadata: Logger.Metadata = [
+            "gatehouse.egress.refusal": .string(reason),
+            "gatehouse.egress.provider": .string(String(provider.prefix(64))),
+        ]
+        if let detail { metadata["gatehouse.egress.detail"] = .string(detail) }
+        logger.warning("egress refused", metadata: metadata)
     }
 
     static func map(_ error: HTTPClientError, provider: String) -> GatewayError {

@@ -44,7 +44,10 @@ public struct ProviderEndpoint: Sendable {
     func url(for request: EgressRequest) throws -> String {
         var url = "\(scheme)://\(host.contains(":") ? "[\(host)]" : host):\(port)\(basePath)"
         for segment in request.pathSegments {
-            guard !segment.isEmpty, segment != ".", segment != ".." else {
+            // A segment is one path component: nothing that could climb, add components, or start a query.
+            guard !segment.isEmpty, segment != ".", segment != "..",
+                !segment.contains(where: { "/\\?#%".contains($0) || $0.isNewline || ($0.asciiValue ?? 32) < 32 })
+            else {
                 throw EgressError.invalidPath(provider: name)
             }
             guard let encoded = segment.addingPercentEncoding(withAllowedCharacters: Self.segmentCharacters) else {

@@ -99,6 +99,31 @@ public struct Gateway: Sendable {
         return deployment
     }
 
+    /// Request fields and headers with which callers of other gateways pick the upstream URL or key
+    /// (LiteLLM's `api_base` sent keys to a caller's host, CVE-2024-6587). Gatehouse refuses them outright.
+    static let routingOverrideFields: Set<String> = [
+        "api_base", "base_url", "api_key", "api_url", "custom_llm_provider", "provider_url", "endpoint_url",
+    ]
+    static let routingOverrideHeaders = ["x-base-url", "x-api-base", "x-gatehouse-base-url", "x-provider-url", "x-api-key-override"]
+
+    /// Fails closed on any attempt to choose where the request goes or which key it carries.
+    func refuseRoutingOverrides(_ request: Request, body: JSONValue) throws {
+        if let field = body.objectValue?.keys.first(where: { Self.routingOverrideFields.contains($0) }) {
+            logger.warning("caller tried to choose the upstream", metadata: ["gatehouse.refusal.field": .string(field)])
+            throw GatewayError(
+                .invalidRequest, "The field '\(field)' is not accepted: callers cannot choose the provider URL or key.",
+                code: "routing_override_refused", param: field)
+        }
+        for name in Self.routingOverrideHeaders {
+            if let field = HTTPField.Name(name), request.headers[field] != nil {
+                logger.warning("caller tried to choose the upstream", metadata: ["gatehouse.refusal.header": .string(name)])
+                throw GatewayError(
+                    .invalidRequest, "The header '\(name)' is not accepted: callers cannot choose the provider URL or key.",
+                    code: "routing_override_refused", param: name)
+            }
+        }
+    }
+
     // MARK: Logging and errors
 
     func finish(_ exchange: Exchange, status: Int, error: GatewayError? = nil) {

@@ -61,7 +61,10 @@ struct ServeCommand: AsyncParsableCommand {
             if let egressSocket {
                 try await runFront(socketPath: egressSocket, logger: logger)
             } else {
-                try await Supervisor(config: config, host: host, port: port, stateOption: stateOptions.state, logger: logger).run()
+                try await Supervisor(
+                    config: config, host: host, port: port, stateOption: stateOptions.state, unsandboxed: unsandboxed,
+                    logger: logger
+                ).run()
             }
         } catch let error as StartupError {
             FileHandle.standardError.write(Data("gatehouse: \(error)\n".utf8))
@@ -107,6 +110,13 @@ struct ServeCommand: AsyncParsableCommand {
         guard unsandboxed || gatehouse_sandbox_supported() != 0 else {
             throw StartupError("the front's sandbox (seccomp) is not available here; pass --unsandboxed to run without it")
         }
+        // The filesystem sandbox was installed before `main` (see landlock.c); refuse to run without it.
+        let landlock = gatehouse_landlock_status()
+        guard unsandboxed || landlock == 1 else {
+            throw StartupError(
+                "the front's filesystem sandbox (Landlock) could not be installed (status \(landlock)); "
+                    + "pass --unsandboxed to run without it")
+        }
         let link = KeyholderLink(socketPath: socketPath, secret: secret)
         let listenHost = host ?? gatewayConfig.host ?? "127.0.0.1"
         let listenPort = port ?? gatewayConfig.port ?? 4000
@@ -128,8 +138,11 @@ struct ServeCommand: AsyncParsableCommand {
                     logger.critical("cannot install the sandbox; stopping", metadata: ["gatehouse.errno": .stringConvertible(-result)])
                     Glibc.exit(1)
                 }
-                logger.info("sandbox on: the front can no longer open network sockets")
+                logger.info("sandbox on: the front can no longer open network sockets or read keys")
             }
+            #if GATEHOUSE_ATTACK_HOOK
+                AttackHook.runIfRequested(link: link, statePath: state.url.path)
+            #endif
             Console.line("gatehouse serve listening on http://\(listenHost):\(boundPort)")
         }
         let group = ServiceGroup(

@@ -44,6 +44,11 @@ struct SimulateCommand: AsyncParsableCommand {
     @Option(name: .customLong("api-key"), help: "An accepted API key (repeatable; none = accept any key).")
     var apiKeys: [String] = []
 
+    @Option(
+        name: .customLong("api-keys-file"),
+        help: "A file of accepted API keys, one per line (keeps them out of the process list, unlike --api-key).")
+    var apiKeysFile: String?
+
     @Option(help: "Seed of the generator deciding when --fault applies.")
     var seed: UInt64 = 0
 
@@ -62,6 +67,12 @@ struct SimulateCommand: AsyncParsableCommand {
         }
     }
 
+    /// Keys read from `--api-keys-file` (blank lines ignored).
+    var fileKeys: [String] {
+        guard let apiKeysFile, let text = try? String(contentsOfFile: apiKeysFile, encoding: .utf8) else { return [] }
+        return text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
     var options: SimulatorOptions {
         SimulatorOptions(
             host: host,
@@ -74,7 +85,7 @@ struct SimulateCommand: AsyncParsableCommand {
             faultRate: faultRate,
             retryAfterSeconds: retryAfterSeconds,
             slow: .milliseconds(slowMilliseconds),
-            apiKeys: apiKeys,
+            apiKeys: apiKeys + fileKeys,
             seed: seed
         )
     }

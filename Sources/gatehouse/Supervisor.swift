@@ -23,6 +23,7 @@ struct Supervisor {
     let host: String?
     let port: Int?
     let stateOption: String?
+    let unsandboxed: Bool
     let logger: Logger
 
     func run() async throws {
@@ -89,6 +90,7 @@ struct Supervisor {
         var frontArguments = ["serve", "--config", configPath, "--state", state.url.path, "--egress-socket", socketPath, "--egress-secret-stdin"]
         if let host { frontArguments += ["--host", host] }
         if let port { frontArguments += ["--port", String(port)] }
+        if unsandboxed { frontArguments.append("--unsandboxed") }
         let announce = welcome
         let startFront = { () throws -> ChildProcess in
             let child = try ChildProcess.spawn(name: "front", executable: executable, arguments: frontArguments, captureOutput: true)

@@ -15,4 +15,11 @@ int gatehouse_sandbox_supported(void);
 /// to give one end to holds it). Returns 0 or -errno.
 int gatehouse_pipe_cloexec(int fds[2]);
 
+/// The outcome of the filesystem sandbox the front installs on itself before `main`
+/// (while it is still single-threaded), when started as `gatehouse serve
+/// --egress-socket …`: 1 = installed, 0 = not a front process, negative = -errno.
+/// Once installed, the front can read only system directories, its configuration file
+/// and the state directory's `trust/` and `run/`: not `master.key`, not `keys/`.
+int gatehouse_landlock_status(void);
+
 #endif

@@ -13,6 +13,7 @@ extension Gateway {
             let principal = try authenticate(request, exchange: &exchange)
             let body = try await readBody(request)
             let value = try JSONValue.decode(body)
+            try refuseRoutingOverrides(request, body: value)
             let members: JSONTopLevel
             do {
                 members = try JSONTopLevel(scanning: body.readableBytesView)

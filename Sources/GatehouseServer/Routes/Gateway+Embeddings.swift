@@ -13,6 +13,7 @@ extension Gateway {
             let principal = try authenticate(request, exchange: &exchange)
             let body = try await readBody(request)
             let value = try JSONValue.decode(body)
+            try refuseRoutingOverrides(request, body: value)
             guard let model = value["model"]?.stringValue, !model.isEmpty else { throw GatewayError.missingField("model") }
             exchange.model = model
             let deployment = try authorize(model: model, principal: principal)
