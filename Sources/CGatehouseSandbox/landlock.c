@@ -131,8 +131,9 @@ __attribute__((constructor)) static void gatehouse_front_landlock(void) {
     failed = failed ? failed : allow(ruleset, path, FILE_READ | LANDLOCK_ACCESS_FS_READ_DIR, handled);
     snprintf(path, sizeof path, "%s/run", state);
     failed = failed ? failed : allow(ruleset, path, FILE_READ | LANDLOCK_ACCESS_FS_READ_DIR, handled);
-    snprintf(path, sizeof path, "%s/revocations.json", state);
-    failed = failed ? failed : allow(ruleset, path, FILE_READ, handled);
+    /* A directory, not the file: the list is replaced by rename, and a rule on a file follows only its old inode. */
+    snprintf(path, sizeof path, "%s/revocations", state);
+    failed = failed ? failed : allow(ruleset, path, FILE_READ | LANDLOCK_ACCESS_FS_READ_DIR, handled);
 
     if (failed) {
         landlock_status = failed;

@@ -13,7 +13,7 @@ import NIOHTTP1
 ///
 /// Threat assumptions: requests come from the front, which parses untrusted input and
 /// may be compromised; it can name a configured provider and a path, nothing else.
-public final class Keyholder: EgressTransport {
+public final class Keyholder: EgressTransport, @unchecked Sendable {
     public struct Limits: Sendable {
         public var connectTimeout: TimeAmount = .seconds(10)
         public var requestTimeout: TimeAmount = .seconds(300)
@@ -31,7 +31,10 @@ public final class Keyholder: EgressTransport {
     ]
 
     private let endpoints: [String: ProviderEndpoint]
-    private let credentials: [String: Secret]
+    private let keyStore: SealedKeyStore?
+    private let credentialsLock = NSLock()
+    /// The unsealed key of each provider, with the fingerprint it was unsealed at.
+    private var credentials: [String: (secret: Secret, fingerprint: String)]
     private let client: HTTPClient
     private let limits: Limits
     private let logger: Logger
@@ -40,7 +43,7 @@ public final class Keyholder: EgressTransport {
     /// key cannot be unsealed stops the start, with a message naming the provider and key.
     public init(endpoints: [ProviderEndpoint], keyStore: SealedKeyStore?, limits: Limits = Limits(), logger: Logger) throws {
         var byName: [String: ProviderEndpoint] = [:]
-        var credentials: [String: Secret] = [:]
+        var credentials: [String: (secret: Secret, fingerprint: String)] = [:]
         for endpoint in endpoints {
             byName[endpoint.name] = endpoint
             guard let keyName = endpoint.keyName else { continue }
@@ -48,13 +51,15 @@ public final class Keyholder: EgressTransport {
                 throw EgressError.missingKey(provider: endpoint.name, key: keyName, underlying: "no key store")
             }
             do {
-                credentials[endpoint.name] = try keyStore.unseal(name: keyName)
+                let secret = try keyStore.unseal(name: keyName)
+                credentials[endpoint.name] = (secret, SealedKeyStore.fingerprint(of: secret))
             } catch {
                 throw EgressError.missingKey(provider: endpoint.name, key: keyName, underlying: "\(error)")
             }
         }
         self.endpoints = byName
         self.credentials = credentials
+        self.keyStore = keyStore
         self.limits = limits
         self.logger = logger
         var configuration = HTTPClient.Configuration()
@@ -99,7 +104,7 @@ public final class Keyholder: EgressTransport {
         }
         if !stripped.isEmpty { refuse("headers_stripped", provider: endpoint.name, detail: stripped.joined(separator: ",")) }
         outbound.headers.replaceOrAdd(name: "user-agent", value: "gatehouse")
-        if let secret = credentials[endpoint.name] {
+        if let secret = credentialsLock.withLock({ credentials[endpoint.name]?.secret }) {
             // Injected last, so nothing the front sent can shadow it.
             outbound.headers.replaceOrAdd(name: endpoint.credentialHeader, value: endpoint.credentialValue(secret))
         }
@@ -118,6 +123,33 @@ public final class Keyholder: EgressTransport {
         }
         let headers = response.headers.map { (name: $0.name.lowercased(), value: $0.value) }
         return EgressResponse(status: Int(response.status.code), headers: headers, body: ByteStream(response.body))
+    }
+
+    /// Re-reads sealed keys whose fingerprint changed (`gatehouse keys rotate`) and swaps them in.
+    /// Requests already sent keep the key they were sent with; new ones use the new key.
+    /// A key that fails to unseal keeps the previous one (and is logged): rotation never drops traffic.
+    public func reloadRotatedKeys() {
+        guard let keyStore else { return }
+        for endpoint in endpoints.values {
+            guard let keyName = endpoint.keyName, let info = try? keyStore.info(name: keyName) else { continue }
+            let known = credentialsLock.withLock { credentials[endpoint.name]?.fingerprint }
+            guard info.fingerprint != known else { continue }
+            do {
+                let secret = try keyStore.unseal(name: keyName)
+                let fingerprint = SealedKeyStore.fingerprint(of: secret)
+                credentialsLock.withLock { credentials[endpoint.name] = (secret, fingerprint) }
+                logger.notice(
+                    "provider key rotated",
+                    metadata: [
+                        "gatehouse.egress.provider": .string(endpoint.name), "gatehouse.key.name": .string(keyName),
+                        "gatehouse.key.fingerprint": .string(fingerprint),
+                    ])
+            } catch {
+                logger.error(
+                    "cannot unseal a rotated key; keeping the previous one",
+                    metadata: ["gatehouse.egress.provider": .string(endpoint.name), "gatehouse.key.name": .string(keyName)])
+            }
+        }
     }
 
     /// Records a refused (or sanitised) egress attempt. Names and codes only: never URLs, bodies or keys.

@@ -65,18 +65,24 @@ public struct StateDirectory: Sendable, Hashable, CustomStringConvertible {
     /// Sealed provider keys.
     public var keysDirectory: URL { url.appendingPathComponent("keys", isDirectory: true) }
     /// The key-encryption key file.
+    /// `revocations/list.json`: revoked token ids and subjects, read by running gateways.
+    public var revocationsDirectory: URL { url.appendingPathComponent("revocations", isDirectory: true) }
+
+    /// Creates `revocations/` so a sandboxed front can be granted it before the first revocation exists.
+    public func prepareRevocations() throws { try prepare(.revocations) }
+
     public var masterKeyFile: URL { url.appendingPathComponent("master.key", isDirectory: false) }
 
     public var description: String { url.path }
 
     /// A subdirectory with its intended mode.
     enum Subdirectory {
-        case authority, trust, keys
+        case authority, trust, keys, revocations
 
         var mode: mode_t {
             switch self {
             case .authority, .keys: 0o700
-            case .trust: 0o755
+            case .trust, .revocations: 0o755
             }
         }
     }
@@ -90,6 +96,7 @@ public struct StateDirectory: Sendable, Hashable, CustomStringConvertible {
             case .authority: authorityDirectory
             case .trust: trustDirectory
             case .keys: keysDirectory
+            case .revocations: revocationsDirectory
             }
         try FileSystem.makeDirectory(target, mode: subdirectory.mode)
         return target

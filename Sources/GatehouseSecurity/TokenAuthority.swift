@@ -94,6 +94,26 @@ public struct TokenAuthority: Sendable, CustomStringConvertible {
         }
     }
 
+    /// Starts signing with a new key: writes it, publishes its public key in `trust/`, then points
+    /// `authority/current` at it. Old public keys stay trusted, so tokens already minted verify
+    /// until they expire; remove an old `trust/<kid>.pub` to distrust its tokens at once.
+    public static func rotate(in state: StateDirectory) throws -> TokenAuthority {
+        let authority = try state.prepare(.authority)
+        try state.prepare(.trust)
+        let created = TokenAuthority(signingKey: Curve25519.Signing.PrivateKey())
+        let keyFile = authority.appendingPathComponent("\(created.keyID).key")
+        let publicFile = state.trustDirectory.appendingPathComponent("\(created.keyID).pub")
+        try FileSystem.writeAtomically(
+            Data((created.signingKey.rawRepresentation.base64EncodedString() + "\n").utf8), to: keyFile, mode: 0o600,
+            replacing: false)
+        try FileSystem.writeAtomically(
+            Data((created.publicKey.rawRepresentation.base64EncodedString() + "\n").utf8), to: publicFile, mode: 0o644,
+            replacing: true)
+        try FileSystem.writeAtomically(
+            Data((created.keyID + "\n").utf8), to: authority.appendingPathComponent("current"), mode: 0o600, replacing: true)
+        return created
+    }
+
     private static func load(current: URL, state: StateDirectory) throws -> TokenAuthority? {
         guard let pointer = try FileSystem.readFile(current, maxBytes: 128, exposure: .notWritableByOthers) else {
             return nil

@@ -22,14 +22,20 @@ public struct Gateway: Sendable {
         }
     }
 
-    let verifier: TokenVerifier
+    let credentials: any CredentialSource
     let catalog: ModelCatalog
     let egress: any EgressTransport
     let limits: Limits
     let logger: Logger
 
     public init(verifier: TokenVerifier, catalog: ModelCatalog, egress: any EgressTransport, limits: Limits, logger: Logger) {
-        self.verifier = verifier
+        self.init(credentials: StaticCredentials(verifier: verifier), catalog: catalog, egress: egress, limits: limits, logger: logger)
+    }
+
+    public init(
+        credentials: any CredentialSource, catalog: ModelCatalog, egress: any EgressTransport, limits: Limits, logger: Logger
+    ) {
+        self.credentials = credentials
         self.catalog = catalog
         self.egress = egress
         self.limits = limits
@@ -67,16 +73,23 @@ public struct Gateway: Sendable {
         guard let token, !token.isEmpty else {
             throw GatewayError(.unauthorized, "Missing credentials: send a Gatehouse token as 'Authorization: Bearer' or 'x-api-key'.", code: "missing_token")
         }
+        let principal: Principal
         do {
-            let principal = try verifier.verify(token)
-            exchange.principal = principal
-            return principal
+            principal = try credentials.verifier.verify(token)
         } catch {
             logger.info(
                 "token refused",
                 metadata: ["gatehouse.request.id": .string(exchange.id), "gatehouse.auth.refusal": .string(error.code)])
             throw GatewayError(.unauthorized, "The token is invalid or expired.", code: "invalid_token")
         }
+        guard !credentials.isRevoked(principal) else {
+            logger.info(
+                "token refused",
+                metadata: ["gatehouse.request.id": .string(exchange.id), "gatehouse.auth.refusal": .string("revoked")])
+            throw GatewayError(.unauthorized, "The token is invalid or expired.", code: "invalid_token")
+        }
+        exchange.principal = principal
+        return principal
     }
 
     func readBody(_ request: Request) async throws -> ByteBuffer {

@@ -126,6 +126,13 @@ struct EgressCommand: AsyncParsableCommand {
                 }
             }
             group.addTask {
+                // Provider keys rotated with `gatehouse keys rotate` take effect within seconds.
+                while !Task.isCancelled {
+                    try await Task.sleep(for: .seconds(2))
+                    keyholder.reloadRotatedKeys()
+                }
+            }
+            group.addTask {
                 await Self.waitForSignal()
                 logger.info("signal received; keyholder stopping")
             }

@@ -99,9 +99,10 @@ struct ServeCommand: AsyncParsableCommand {
         } else {
             throw StartupError("--egress-socket needs --egress-secret-file")
         }
-        let verifier: TokenVerifier
+        let credentials: CredentialsWatcher
         do {
-            verifier = try TokenVerifier.load(from: state, audience: gatewayConfig.audience)
+            credentials = try CredentialsWatcher(
+                state: state, audience: gatewayConfig.audience, logger: Logger(label: "gatehouse.credentials"))
         } catch {
             throw StartupError(
                 "cannot load trusted token keys from \(state.trustDirectory.path): \(error)\n"
@@ -127,7 +128,7 @@ struct ServeCommand: AsyncParsableCommand {
                 "gatehouse.models": .stringConvertible(gatewayConfig.models.count),
             ])
         let gateway = Gateway(
-            verifier: verifier, catalog: ModelCatalog(gatewayConfig.models), egress: link,
+            credentials: credentials, catalog: ModelCatalog(gatewayConfig.models), egress: link,
             limits: .init(maxBodyBytes: gatewayConfig.maxBodyBytes), logger: Logger(label: "gatehouse.request"))
         let sandboxed = !unsandboxed
         let app = GatewayApplication.make(gateway: gateway, host: listenHost, port: listenPort, logger: logger) { boundPort in
@@ -147,7 +148,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: app)], gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [],
+                services: [.init(service: credentials), .init(service: app)], gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [],
                 logger: logger))
         if egressSecretStdin {
             // Our standard input is held by the supervisor: when it closes, the supervisor is gone.

@@ -31,6 +31,8 @@ struct Supervisor {
         let environment = ProcessEnvironment.safeVariables()
         let state = stateOption.map(StateDirectory.init(path:)) ?? StateDirectory.resolveDefault(environment: environment)
         try state.prepare()
+        // The front's sandbox is granted these directories at start, so they must exist before it.
+        try state.prepareRevocations()
         let runDirectory = state.url.appendingPathComponent("run", isDirectory: true)
         try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
 

@@ -7,7 +7,7 @@ struct TokenCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "token",
         abstract: "Mint and inspect caller tokens (Ed25519-signed, short-lived, scoped to models).",
-        subcommands: [Mint.self, Verify.self]
+        subcommands: [Mint.self, Verify.self, Revoke.self, RotateKey.self]
     )
 
     struct Mint: ParsableCommand {
@@ -115,6 +115,58 @@ struct TokenCommand: AsyncParsableCommand {
                 print("key id:     \(principal.keyID ?? "-")")
             } catch {
                 FileHandle.standardError.write(Data("refused: \(error.code)\n".utf8))
+                throw ExitCode.failure
+            }
+        }
+    }
+}
+
+extension TokenCommand {
+    struct Revoke: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Revoke a token by id, or every token of a subject issued until now.",
+            discussion: "Running gateways using the same state directory refuse the revoked tokens within seconds."
+        )
+
+        @Option(help: "The token id (`jti`, shown by `token mint --json` and `token verify`).")
+        var id: String?
+
+        @Option(help: "Revoke every token of this subject issued until now.")
+        var subject: String?
+
+        @OptionGroup var options: StateOptions
+
+        func validate() throws {
+            guard (id == nil) != (subject == nil) else { throw ValidationError("give exactly one of --id or --subject") }
+        }
+
+        func run() throws {
+            do {
+                let list = try RevocationList.revoke(tokenID: id, subject: subject, in: options.resolve())
+                if let id { print("revoked token \(id)") }
+                if let subject { print("revoked tokens of \(subject) issued until now") }
+                print("revocations in force: \(list.tokenIDs.count) token ids, \(list.subjects.count) subjects")
+            } catch {
+                reportFailure(error)
+                throw ExitCode.failure
+            }
+        }
+    }
+
+    struct RotateKey: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "rotate-key",
+            abstract: "Start signing tokens with a new key; tokens signed by the old key verify until they expire."
+        )
+
+        @OptionGroup var options: StateOptions
+
+        func run() throws {
+            do {
+                let authority = try TokenAuthority.rotate(in: options.resolve())
+                print("signing with key \(authority.keyID); running gateways trust it within seconds")
+            } catch {
+                reportFailure(error)
                 throw ExitCode.failure
             }
         }
