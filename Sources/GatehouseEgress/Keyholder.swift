@@ -87,6 +87,12 @@ public final class Keyholder: EgressTransport, @unchecked Sendable {
             refuse("path_refused", provider: endpoint.name)
             throw GatewayError(.invalidRequest, "The request path was refused.", code: "egress_path_refused")
         }
+        if let refusal = addressRefusal(for: endpoint) {
+            refuse("address_refused", provider: endpoint.name, detail: refusal)
+            throw GatewayError(
+                .upstreamFailure, "The '\(endpoint.name)' provider resolved to an address the gateway may not reach.",
+                code: "egress_address_refused")
+        }
         guard ["GET", "POST"].contains(request.method) else {
             refuse("method_refused", provider: endpoint.name)
             throw GatewayError(.invalidRequest, "The request method was refused.", code: "egress_method_refused")
@@ -123,6 +129,33 @@ public final class Keyholder: EgressTransport, @unchecked Sendable {
         }
         let headers = response.headers.map { (name: $0.name.lowercased(), value: $0.value) }
         return EgressResponse(status: Int(response.status.code), headers: headers, body: ByteStream(response.body))
+    }
+
+    private let resolutionLock = NSLock()
+    private var resolutions: [String: (checked: ContinuousClock.Instant, refusal: String?)] = [:]
+
+    /// Why `endpoint`'s host may not be reached now, or `nil`. Providers configured at a
+    /// non-public literal address (or `localhost`) are trusted as configured; a host name
+    /// must resolve to public addresses only (checked at most every 10 seconds per host).
+    func addressRefusal(for endpoint: ProviderEndpoint) -> String? {
+        if EgressAddressPolicy.isExplicitlyNonPublic(host: endpoint.host) { return nil }
+        if let category = EgressAddressPolicy.category(of: endpoint.host) {
+            return category == .public ? nil : category.rawValue
+        }
+        let now = ContinuousClock.now
+        if let cached = resolutionLock.withLock({ resolutions[endpoint.host] }), now - cached.checked < .seconds(10) {
+            return cached.refusal
+        }
+        let addresses = EgressAddressPolicy.resolve(host: endpoint.host, port: endpoint.port)
+        var refusal: String? = addresses.isEmpty ? "unresolvable" : nil
+        for address in addresses {
+            if let category = EgressAddressPolicy.category(of: address), category != .public {
+                refusal = "\(category.rawValue) answer"
+                break
+            }
+        }
+        resolutionLock.withLock { resolutions[endpoint.host] = (now, refusal) }
+        return refusal
     }
 
     /// Re-reads sealed keys whose fingerprint changed (`gatehouse keys rotate`) and swaps them in.
