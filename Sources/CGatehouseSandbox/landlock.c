@@ -127,6 +127,14 @@ __attribute__((constructor)) static void gatehouse_front_landlock(void) {
     if (config) failed = failed ? failed : allow(ruleset, config, FILE_READ, handled);
     const char *secret_file = option(argc, argv, "--egress-secret-file");
     if (secret_file) failed = failed ? failed : allow(ruleset, secret_file, FILE_READ, handled);
+    const char *listen_unix = option(argc, argv, "--listen-unix");
+    if (listen_unix) {
+        /* The front binds its own Unix listener: it may create (and replace) a socket in that directory only. */
+        snprintf(path, sizeof path, "%s", listen_unix);
+        char *slash = strrchr(path, '/');
+        if (slash == path) slash[1] = 0; else if (slash) *slash = 0; else snprintf(path, sizeof path, ".");
+        failed = failed ? failed : allow(ruleset, path, LANDLOCK_ACCESS_FS_MAKE_SOCK | LANDLOCK_ACCESS_FS_REMOVE_FILE | LANDLOCK_ACCESS_FS_READ_DIR, handled);
+    }
     snprintf(path, sizeof path, "%s/trust", state);
     failed = failed ? failed : allow(ruleset, path, FILE_READ | LANDLOCK_ACCESS_FS_READ_DIR, handled);
     snprintf(path, sizeof path, "%s/run", state);

@@ -25,11 +25,13 @@ public struct KeyholderServer: Sendable {
     let allowedUIDs: Set<UInt32>
     let logger: Logger
     let maxRequestBytes: Int
+    let socketMode: mode_t
 
     public init(
         keyholder: Keyholder, socketPath: String, secret: [UInt8], allowedUIDs: Set<UInt32>, logger: Logger,
-        maxRequestBytes: Int = 64 << 20
+        maxRequestBytes: Int = 64 << 20, socketMode: mode_t = 0o600
     ) {
+        self.socketMode = socketMode
         self.keyholder = keyholder
         self.socketPath = socketPath
         self.secret = secret
@@ -58,7 +60,7 @@ public struct KeyholderServer: Sendable {
             umask(previous)
             throw error
         }
-        chmod(socketPath, 0o600)
+        chmod(socketPath, socketMode)
         onListening()
         defer { try? FileManager.default.removeItem(atPath: socketPath) }
         try await withThrowingDiscardingTaskGroup { group in

@@ -7,7 +7,7 @@ import NIOCore
 /// Builds the HTTP application that serves the gateway's routes.
 public enum GatewayApplication {
     public static func make(
-        gateway: Gateway, host: String, port: Int, logger: Logger,
+        gateway: Gateway, host: String, port: Int, unixSocket: String? = nil, logger: Logger,
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let router = Router()
@@ -26,7 +26,8 @@ public enum GatewayApplication {
         }
         return Application(
             router: router,
-            configuration: .init(address: .hostname(host, port: port), serverName: "gatehouse"),
+            configuration: .init(
+                address: unixSocket.map { .unixDomainSocket(path: $0) } ?? .hostname(host, port: port), serverName: "gatehouse"),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? port) },
             logger: logger)
     }

@@ -39,6 +39,11 @@ struct EgressCommand: AsyncParsableCommand {
     @Option(name: .customLong("allow-uid"), help: "Also accept connections from this user id (repeatable).")
     var allowUID: [UInt32] = []
 
+    @Flag(
+        name: .customLong("group-socket"),
+        help: "Make the socket group-writable (0660), for a front running as another user in the socket's group.")
+    var groupSocket = false
+
     @Option(name: .customLong("ensure-key"), help: .hidden)
     var ensureKey: String?
 
@@ -107,7 +112,7 @@ struct EgressCommand: AsyncParsableCommand {
         }
         let server = KeyholderServer(
             keyholder: keyholder, socketPath: socket, secret: secret, allowedUIDs: Set([getuid()] + allowUID),
-            logger: logger)
+            logger: logger, socketMode: groupSocket ? 0o660 : 0o600)
         logger.info(
             "keyholder starting",
             metadata: ["gatehouse.egress.providers": .string(endpoints.map { "\($0.name)=\($0.origin)" }.joined(separator: ","))])

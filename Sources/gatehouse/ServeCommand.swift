@@ -47,6 +47,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("egress-secret-file"), help: "With --egress-socket: file holding the link secret.")
     var egressSecretFile: String?
 
+    @Option(
+        name: .customLong("listen-unix"),
+        help: "With --egress-socket: listen on this Unix socket instead of TCP (a front with no network at all).")
+    var listenUnix: String?
+
     @Flag(name: .customLong("egress-secret-stdin"), help: .hidden)
     var egressSecretStdin = false
 
@@ -131,7 +136,11 @@ struct ServeCommand: AsyncParsableCommand {
             credentials: credentials, catalog: ModelCatalog(gatewayConfig.models), egress: link,
             limits: .init(maxBodyBytes: gatewayConfig.maxBodyBytes), logger: Logger(label: "gatehouse.request"))
         let sandboxed = !unsandboxed
-        let app = GatewayApplication.make(gateway: gateway, host: listenHost, port: listenPort, logger: logger) { boundPort in
+        let unixSocket = listenUnix
+        if let unixSocket { try? FileManager.default.removeItem(atPath: unixSocket) }
+        let app = GatewayApplication.make(
+            gateway: gateway, host: listenHost, port: listenPort, unixSocket: unixSocket, logger: logger
+        ) { boundPort in
             if sandboxed {
                 // The listener is bound; from here on no thread of this process can open a network socket.
                 let result = gatehouse_sandbox_deny_network_sockets()
@@ -144,7 +153,11 @@ struct ServeCommand: AsyncParsableCommand {
             #if GATEHOUSE_ATTACK_HOOK
                 AttackHook.runIfRequested(link: link, statePath: state.url.path)
             #endif
-            Console.line("gatehouse serve listening on http://\(listenHost):\(boundPort)")
+            if let unixSocket {
+                Console.line("gatehouse serve listening on unix:\(unixSocket)")
+            } else {
+                Console.line("gatehouse serve listening on http://\(listenHost):\(boundPort)")
+            }
         }
         let group = ServiceGroup(
             configuration: .init(
