@@ -32,6 +32,8 @@ public final class Keyholder: EgressTransport, @unchecked Sendable {
 
     private let endpoints: [String: ProviderEndpoint]
     private let keyStore: SealedKeyStore?
+    /// Where refusals and upstream requests are recorded (hash-chained, signed checkpoints).
+    public let audit: AuditWriter?
     private let credentialsLock = NSLock()
     /// The unsealed key of each provider, with the fingerprint it was unsealed at.
     private var credentials: [String: (secret: Secret, fingerprint: String)]
@@ -41,7 +43,11 @@ public final class Keyholder: EgressTransport, @unchecked Sendable {
 
     /// Unseals the key of every endpoint that names one. Fails closed: a provider whose
     /// key cannot be unsealed stops the start, with a message naming the provider and key.
-    public init(endpoints: [ProviderEndpoint], keyStore: SealedKeyStore?, limits: Limits = Limits(), logger: Logger) throws {
+    public init(
+        endpoints: [ProviderEndpoint], keyStore: SealedKeyStore?, audit: AuditWriter? = nil, limits: Limits = Limits(),
+        logger: Logger
+    ) throws {
+        self.audit = audit
         var byName: [String: ProviderEndpoint] = [:]
         var credentials: [String: (secret: Secret, fingerprint: String)] = [:]
         for endpoint in endpoints {
@@ -127,6 +133,9 @@ public final class Keyholder: EgressTransport, @unchecked Sendable {
             logger.debug("egress failed", metadata: ["gatehouse.provider": .string(endpoint.name)])
             throw GatewayError(.upstreamFailure, "Could not reach the '\(endpoint.name)' provider.", code: "upstream_unreachable")
         }
+        record(
+            .egressConnect,
+            ["provider": .string(endpoint.name), "origin": .string(endpoint.origin), "status": .int(Int(response.status.code))])
         let headers = response.headers.map { (name: $0.name.lowercased(), value: $0.value) }
         return EgressResponse(status: Int(response.status.code), headers: headers, body: ByteStream(response.body))
     }
@@ -193,6 +202,19 @@ public final class Keyholder: EgressTransport, @unchecked Sendable {
         ]
         if let detail { metadata["gatehouse.egress.detail"] = .string(detail) }
         logger.warning("egress refused", metadata: metadata)
+        var fields: [String: AuditValue] = ["reason": .string(reason), "provider": .string(String(provider.prefix(64)))]
+        if let detail { fields["detail"] = .string(String(detail.prefix(200))) }
+        record(.egressRefused, fields)
+    }
+
+    /// Appends to the audit log, if any; an audit failure is logged, never thrown into a request.
+    public func record(_ kind: AuditKind, _ fields: [String: AuditValue]) {
+        guard let audit else { return }
+        do {
+            try audit.append(kind, fields: fields)
+        } catch {
+            logger.error("cannot write the audit log", metadata: ["gatehouse.error": .string("\(error)")])
+        }
     }
 
     static func map(_ error: HTTPClientError, provider: String) -> GatewayError {

@@ -78,6 +78,7 @@ public struct KeyholderServer: Sendable {
             logger.warning(
                 "keyholder refused a connection from another user",
                 metadata: ["gatehouse.egress.peer_uid": .string(uid.map(String.init) ?? "unknown")])
+            keyholder.record(.egressRefused, ["reason": .string("link_peer_refused"), "peer_uid": .string(uid.map(String.init) ?? "unknown")])
             try? await connection.channel.close()
             return
         }
@@ -86,6 +87,7 @@ public struct KeyholderServer: Sendable {
                 let frames = FrameReader(inbound.makeAsyncIterator())
                 guard case .hello(let presented)? = try await frames.next(), Self.constantTimeEqual(presented, secret) else {
                     logger.warning("keyholder refused a connection without the link secret")
+                    keyholder.record(.egressRefused, ["reason": .string("link_secret_refused")])
                     return
                 }
                 try await outbound.write(.helloAccepted)

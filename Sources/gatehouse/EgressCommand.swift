@@ -44,6 +44,9 @@ struct EgressCommand: AsyncParsableCommand {
         help: "Make the socket group-writable (0660), for a front running as another user in the socket's group.")
     var groupSocket = false
 
+    @Option(name: .customLong("previous-exit"), help: .hidden)
+    var previousExit: Int?
+
     @Option(name: .customLong("ensure-key"), help: .hidden)
     var ensureKey: String?
 
@@ -106,7 +109,23 @@ struct EgressCommand: AsyncParsableCommand {
             endpoints = try gatewayConfig.providers.map { provider in
                 try ProviderEndpoint(name: provider.name, kind: provider.kind, baseURL: provider.baseURL, keyName: provider.keyName)
             }
-            keyholder = try Keyholder(endpoints: endpoints, keyStore: keyStore, logger: Logger(label: "gatehouse.egress"))
+            let audit: AuditWriter
+            do {
+                audit = try AuditWriter.open(state: state, actor: "keyholder")
+            } catch {
+                throw StartupError("cannot open the audit log: \(error)")
+            }
+            keyholder = try Keyholder(
+                endpoints: endpoints, keyStore: keyStore, audit: audit, logger: Logger(label: "gatehouse.egress"))
+            keyholder.record(
+                .configLoaded,
+                [
+                    "config": .string(config), "providers": .string(endpoints.map { "\($0.name)=\($0.origin)" }.joined(separator: ",")),
+                    "config_sha256": .sha256((try? Data(contentsOf: URL(fileURLWithPath: config))) ?? Data()),
+                ])
+            if let previousExit {
+                keyholder.record(.keyholderRestarted, ["previous_exit_status": .int(previousExit)])
+            }
         } catch let error as EgressError {
             throw StartupError("\(config): \(error)")
         }
@@ -145,6 +164,7 @@ struct EgressCommand: AsyncParsableCommand {
             group.cancelAll()
         }
         try await keyholder.shutdown()
+        try? keyholder.audit?.close()
     }
 
     /// Returns when standard input reaches end of file, or when cancelled.

@@ -68,6 +68,8 @@ struct KeysCommand: AsyncParsableCommand {
                 let secret = try source.read()
                 return try makeStore(options).add(name: name, secret: secret, replace: replace)
             }
+            auditOperatorAction(
+                .keyAdded, state: options.resolve(), fields: ["name": .string(info.name), "fingerprint": .string(info.fingerprint)])
             print("sealed \(info.name) \(info.fingerprint)")
         }
     }
@@ -87,6 +89,8 @@ struct KeysCommand: AsyncParsableCommand {
                 let secret = try source.read()
                 return try makeStore(options).rotate(name: name, secret: secret)
             }
+            auditOperatorAction(
+                .keyRotated, state: options.resolve(), fields: ["name": .string(info.name), "fingerprint": .string(info.fingerprint)])
             print("rotated \(info.name) \(info.fingerprint)")
         }
     }
@@ -101,6 +105,7 @@ struct KeysCommand: AsyncParsableCommand {
 
         func run() throws {
             try runReportingFailures { try makeStore(options).remove(name: name) }
+            auditOperatorAction(.keyRemoved, state: options.resolve(), fields: ["name": .string(name)])
             print("removed \(name)")
         }
     }

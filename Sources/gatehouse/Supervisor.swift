@@ -58,8 +58,9 @@ struct Supervisor {
         let link = KeyholderLink(socketPath: socketPath, secret: secret)
         var egressArguments = ["egress", "--socket", socketPath, "--config", configPath, "--secret-stdin", "--state", state.url.path]
         if config == nil { egressArguments += ["--ensure-key", Quickstart.keyName] }
-        let startKeyholder = { () async throws -> ChildProcess in
-            let child = try ChildProcess.spawn(name: "keyholder", executable: executable, arguments: egressArguments)
+        let startKeyholder = { (previousExit: Int32?) async throws -> ChildProcess in
+            let arguments = egressArguments + (previousExit.map { ["--previous-exit", String($0)] } ?? [])
+            let child = try ChildProcess.spawn(name: "keyholder", executable: executable, arguments: arguments)
             child.writeLine(LinkSecret.hex(secret))
             for _ in 0..<200 {
                 if await link.probe() { return child }
@@ -71,7 +72,7 @@ struct Supervisor {
         }
         var keyholder: ChildProcess
         do {
-            keyholder = try await startKeyholder()
+            keyholder = try await startKeyholder(nil)
         } catch {
             await simulator?.stop(grace: .seconds(1))
             throw error
@@ -152,7 +153,7 @@ struct Supervisor {
                 logger.error("the keyholder exited unexpectedly; restarting", metadata: ["gatehouse.exit_status": .stringConvertible(status)])
                 if ContinuousClock.now - keyholderStarted < .seconds(2) { backoff = min(backoff * 2, .seconds(5)) }
                 try await Task.sleep(for: backoff)
-                keyholder = try await startKeyholder()
+                keyholder = try await startKeyholder(status)
                 keyholderStarted = .now
             }
         }

@@ -52,6 +52,14 @@ struct TokenCommand: AsyncParsableCommand {
                 reportFailure(error)
                 throw ExitCode.failure
             }
+            // The token itself is never audited: its id, subject, scope and expiry are.
+            auditOperatorAction(
+                .tokenMinted, state: options.resolve(),
+                fields: [
+                    "token_id": .string(minted.tokenID), "subject": .string(minted.subject),
+                    "models": .string(patterns.joined(separator: ",")), "key_id": .string(authority(of: minted)),
+                    "expires_at": .string(minted.expiresAt.formatted(Date.ISO8601FormatStyle())),
+                ])
             if json {
                 let output = MintOutput(
                     token: minted.token, tokenID: minted.tokenID, subject: minted.subject,
@@ -142,7 +150,12 @@ extension TokenCommand {
 
         func run() throws {
             do {
-                let list = try RevocationList.revoke(tokenID: id, subject: subject, in: options.resolve())
+                let state = options.resolve()
+                let list = try RevocationList.revoke(tokenID: id, subject: subject, in: state)
+                var fields: [String: AuditValue] = [:]
+                if let id { fields["token_id"] = .string(id) }
+                if let subject { fields["subject"] = .string(subject) }
+                auditOperatorAction(.tokenRevoked, state: state, fields: fields)
                 if let id { print("revoked token \(id)") }
                 if let subject { print("revoked tokens of \(subject) issued until now") }
                 print("revocations in force: \(list.tokenIDs.count) token ids, \(list.subjects.count) subjects")
@@ -163,7 +176,9 @@ extension TokenCommand {
 
         func run() throws {
             do {
-                let authority = try TokenAuthority.rotate(in: options.resolve())
+                let state = options.resolve()
+                let authority = try TokenAuthority.rotate(in: state)
+                auditOperatorAction(try AuditKind("token.key_rotated"), state: state, fields: ["key_id": .string(authority.keyID)])
                 print("signing with key \(authority.keyID); running gateways trust it within seconds")
             } catch {
                 reportFailure(error)
@@ -171,6 +186,17 @@ extension TokenCommand {
             }
         }
     }
+}
+
+/// The key id in a minted token's header (for the audit record), without parsing anything else.
+private func authority(of minted: MintedToken) -> String {
+    guard let header = minted.token.split(separator: ".").first else { return "unknown" }
+    var base64 = header.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+    while base64.count % 4 != 0 { base64 += "=" }
+    guard let data = Data(base64Encoded: base64),
+        let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let kid = object["kid"] as? String
+    else { return "unknown" }
+    return kid
 }
 
 /// Writes an operator-facing error line to stderr. Library errors never contain key material.

@@ -244,3 +244,28 @@ def test_front_memory_holds_no_provider_key_while_the_keyholder_does(attacked, t
     # The front still served requests after being dumped.
     reply = client.chat.completions.create(model="gemini-flash", messages=[{"role": "user", "content": "after"}])
     assert reply.choices[0].message.content == "sim:gemini-flash-sim says: after"
+
+
+def test_attempts_and_operator_actions_land_in_a_verifiable_audit_log(attacked) -> None:
+    state = attacked["state"]
+
+    def records() -> list[dict]:
+        shown = subprocess.run([GATEHOUSE_BIN, "audit", "show", "--json", "--state", state], capture_output=True,
+                               text=True, timeout=30)
+        assert shown.returncode == 0, shown.stderr
+        return [json.loads(line) for line in shown.stdout.splitlines() if line.strip()]
+
+    def reasons() -> set[str]:
+        return {r["fields"].get("reason") for r in records() if r["kind"] == "egress.refused"}
+
+    # The keyholder flushes its records at least every second.
+    wanted = {"unknown_provider", "path_refused", "headers_stripped", "link_secret_refused"}
+    assert wait_until(lambda: wanted <= reasons(), timeout=10), reasons()
+    kinds = {r["kind"] for r in records()}
+    assert {"key.added", "token.minted", "config.loaded", "egress.connect"} <= kinds
+    text = json.dumps(records())
+    assert not any(key in text for key in KEYS.values()), "no key material in the audit log"
+    assert MASTER_KEY not in text
+    verified = subprocess.run([GATEHOUSE_BIN, "audit", "verify", "--state", state], capture_output=True, text=True,
+                              timeout=60)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
