@@ -19,6 +19,8 @@ public final class Keyholder: EgressTransport, @unchecked Sendable {
         public var requestTimeout: TimeAmount = .seconds(300)
         public var streamTimeout: TimeAmount = .seconds(900)
         public var maxConnectionsPerHost = 256
+        /// The most bytes of one provider answer the keyholder passes on (non-streamed and streamed alike).
+        public var maxResponseBytes = 256 << 20
 
         public init() {}
     }
@@ -38,7 +40,7 @@ public final class Keyholder: EgressTransport, @unchecked Sendable {
     /// The unsealed key of each provider, with the fingerprint it was unsealed at.
     private var credentials: [String: (secret: Secret, fingerprint: String)]
     private let client: HTTPClient
-    private let limits: Limits
+    public let limits: Limits
     private let logger: Logger
 
     /// Unseals the key of every endpoint that names one. Fails closed: a provider whose
@@ -195,7 +197,7 @@ public final class Keyholder: EgressTransport, @unchecked Sendable {
     }
 
     /// Records a refused (or sanitised) egress attempt. Names and codes only: never URLs, bodies or keys.
-    func refuse(_ reason: String, provider: String, detail: String? = nil) {
+    public func refuse(_ reason: String, provider: String, detail: String? = nil) {
         var metadata: Logger.Metadata = [
             "gatehouse.egress.refusal": .string(reason),
             "gatehouse.egress.provider": .string(String(provider.prefix(64))),

@@ -132,7 +132,15 @@ public struct KeyholderServer: Sendable {
         }
         try await outbound.write(.responseHead(LinkMessages.encodeResponseHead(status: response.status, headers: response.headers)))
         do {
+            var forwarded = 0
             for try await chunk in response.body {
+                forwarded += chunk.readableBytes
+                guard forwarded <= keyholder.limits.maxResponseBytes else {
+                    keyholder.refuse("response_too_large", provider: request.provider, detail: "\(keyholder.limits.maxResponseBytes) bytes")
+                    throw GatewayError(
+                        .upstreamFailure, "The provider's answer exceeded \(keyholder.limits.maxResponseBytes) bytes.",
+                        code: "upstream_too_large")
+                }
                 try await outbound.write(.responseBody(chunk))
             }
         } catch is CancellationError {

@@ -44,6 +44,9 @@ struct EgressCommand: AsyncParsableCommand {
         help: "Make the socket group-writable (0660), for a front running as another user in the socket's group.")
     var groupSocket = false
 
+    @Option(name: .customLong("max-response-bytes"), help: "The most bytes of one provider answer passed on (default 256 MiB).")
+    var maxResponseBytes: Int?
+
     @Option(name: .customLong("previous-exit"), help: .hidden)
     var previousExit: Int?
 
@@ -115,8 +118,10 @@ struct EgressCommand: AsyncParsableCommand {
             } catch {
                 throw StartupError("cannot open the audit log: \(error)")
             }
+            var limits = Keyholder.Limits()
+            if let maxResponseBytes { limits.maxResponseBytes = max(1024, maxResponseBytes) }
             keyholder = try Keyholder(
-                endpoints: endpoints, keyStore: keyStore, audit: audit, logger: Logger(label: "gatehouse.egress"))
+                endpoints: endpoints, keyStore: keyStore, audit: audit, limits: limits, logger: Logger(label: "gatehouse.egress"))
             keyholder.record(
                 .configLoaded,
                 [

@@ -66,3 +66,40 @@ def test_a_name_resolving_to_a_private_address_is_refused_but_a_literal_loopback
         finally:
             stop_process(process)
             stop_process(sim.process)
+
+
+def test_the_keyholder_caps_the_size_of_provider_answers() -> None:
+    with tempfile.TemporaryDirectory(prefix="gatehouse-cap-") as directory:
+        state = str(Path(directory) / "state")
+        sim = start_simulator("--reply-words", "3000", api_key=None)
+        config = Path(directory) / "gatehouse.yaml"
+        config.write_text(
+            f"providers:\n  p: {{kind: openai-compatible, base_url: 'http://127.0.0.1:{sim.port}/v1', key: k}}\n"
+            "models:\n  - {name: big, provider: p}\n")
+        subprocess.run([GATEHOUSE_BIN, "keys", "add", "k", "--stdin", "--state", state], input="sk-fake-cap-0001\n",
+                       check=True, capture_output=True, text=True, timeout=30)
+        token = subprocess.run([GATEHOUSE_BIN, "token", "mint", "--subject", "cap", "--state", state],
+                               check=True, capture_output=True, text=True, timeout=30).stdout.strip()
+        secret_file = Path(directory) / "secret"
+        secret_file.write_text("ab" * 32)
+        secret_file.chmod(0o600)
+        link = str(Path(directory) / "egress.sock")
+        keyholder, _ = start_process(
+            [GATEHOUSE_BIN, "egress", "--socket", link, "--config", str(config), "--secret-file", str(secret_file),
+             "--state", state, "--max-response-bytes", "4096"], r"gatehouse egress listening")
+        front, match = start_process(
+            [GATEHOUSE_BIN, "serve", "--config", str(config), "--egress-socket", link, "--egress-secret-file",
+             str(secret_file), "--state", state, "--port", "0"], SERVE_READY)
+        try:
+            client = openai.OpenAI(base_url=match.group(1) + "/v1", api_key=token, max_retries=0)
+            with pytest.raises(openai.InternalServerError) as error:
+                client.chat.completions.create(model="big", messages=[{"role": "user", "content": "talk"}])
+            assert error.value.body["code"] == "upstream_too_large"
+            with pytest.raises(openai.APIError):
+                for _ in client.chat.completions.create(model="big", stream=True,
+                                                        messages=[{"role": "user", "content": "talk"}]):
+                    pass
+        finally:
+            stop_process(front)
+            stop_process(keyholder)
+            stop_process(sim.process)
