@@ -67,20 +67,7 @@ struct EgressCommand: AsyncParsableCommand {
     }
 
     func serve(logger: Logger) async throws {
-        let secret: [UInt8]
-        if secretStdin {
-            guard let line = readLine(strippingNewline: true), let bytes = LinkSecret.parse(line) else {
-                throw StartupError("no link secret on standard input")
-            }
-            secret = bytes
-        } else if let secretFile {
-            guard let text = try? String(contentsOfFile: secretFile, encoding: .utf8),
-                let bytes = LinkSecret.parse(text.trimmingCharacters(in: .whitespacesAndNewlines))
-            else { throw StartupError("cannot read a link secret (64 hex digits) from \(secretFile)") }
-            secret = bytes
-        } else {
-            throw StartupError("give --secret-stdin or --secret-file")
-        }
+        let secret = try LinkSecret.read(fromStandardInput: secretStdin, file: secretFile, missing: "give --secret-stdin or --secret-file")
 
         let environment = ProcessEnvironment.safeVariables()
         let state = stateOptions.resolve()
@@ -206,6 +193,21 @@ enum LinkSecret {
 
     static func hex(_ bytes: [UInt8]) -> String {
         bytes.map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Reads the secret from standard input's first line or from a file, as the options say.
+    static func read(fromStandardInput: Bool, file: String?, missing: String) throws -> [UInt8] {
+        if fromStandardInput {
+            guard let line = readLine(strippingNewline: true), let bytes = parse(line) else {
+                throw StartupError("no link secret on standard input")
+            }
+            return bytes
+        }
+        guard let file else { throw StartupError(missing) }
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8),
+            let bytes = parse(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        else { throw StartupError("cannot read a link secret (64 hex digits) from \(file)") }
+        return bytes
     }
 
     static func parse(_ text: String) -> [UInt8]? {

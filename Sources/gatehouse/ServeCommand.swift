@@ -90,20 +90,8 @@ struct ServeCommand: AsyncParsableCommand {
         } catch let error as GatewayConfig.LoadError {
             throw StartupError("configuration error: \(error)")
         }
-        let secret: [UInt8]
-        if egressSecretStdin {
-            guard let line = readLine(strippingNewline: true), let bytes = LinkSecret.parse(line) else {
-                throw StartupError("no link secret on standard input")
-            }
-            secret = bytes
-        } else if let egressSecretFile {
-            guard let text = try? String(contentsOfFile: egressSecretFile, encoding: .utf8),
-                let bytes = LinkSecret.parse(text.trimmingCharacters(in: .whitespacesAndNewlines))
-            else { throw StartupError("cannot read a link secret (64 hex digits) from \(egressSecretFile)") }
-            secret = bytes
-        } else {
-            throw StartupError("--egress-socket needs --egress-secret-file")
-        }
+        let secret = try LinkSecret.read(
+            fromStandardInput: egressSecretStdin, file: egressSecretFile, missing: "--egress-socket needs --egress-secret-file")
         let credentials: CredentialsWatcher
         do {
             credentials = try CredentialsWatcher(
