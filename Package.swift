@@ -44,7 +44,7 @@ let package = Package(
         .target(
             name: "GatehouseLink",
             dependencies: [
-                "GatehouseCore",
+                "GatehouseCore", "GatehouseSecurity",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -116,6 +116,10 @@ let package = Package(
         .testTarget(name: "GatehouseCoreTests", dependencies: ["GatehouseCore"]),
         .testTarget(name: "GatehouseSupplyChainTests", dependencies: ["GatehouseSupplyChain"]),
         .testTarget(name: "GatehouseProvidersTests", dependencies: ["GatehouseProviders", "GatehouseCore"]),
+        .testTarget(
+            name: "GatehouseLinkTests",
+            dependencies: ["GatehouseLink", "GatehouseCore", "GatehouseSecurity", .product(name: "NIOEmbedded", package: "swift-nio")]
+        ),
         .testTarget(
             name: "GatehouseServerTests",
             dependencies: [

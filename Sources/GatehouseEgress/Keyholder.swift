@@ -41,6 +41,7 @@ public final class Keyholder: EgressTransport, @unchecked Sendable {
     private var credentials: [String: (secret: Secret, fingerprint: String)]
     private let client: HTTPClient
     public let limits: Limits
+    public let metrics = EgressMetrics()
     private let logger: Logger
 
     /// Unseals the key of every endpoint that names one. Fails closed: a provider whose
@@ -70,16 +71,25 @@ public final class Keyholder: EgressTransport, @unchecked Sendable {
         self.keyStore = keyStore
         self.limits = limits
         self.logger = logger
+        self.client = Self.makeClient(limits: limits, dnsOverride: [:])
+    }
+
+    /// An HTTP client that never follows redirects and never decompresses; with `dnsOverride`,
+    /// it connects to the given address for a host name (TLS still verifies the name).
+    static func makeClient(limits: Limits, dnsOverride: [String: String]) -> HTTPClient {
         var configuration = HTTPClient.Configuration()
         configuration.redirectConfiguration = .disallow
         configuration.timeout = .init(connect: limits.connectTimeout, read: nil)
         configuration.connectionPool = .init(
             idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: limits.maxConnectionsPerHost)
         configuration.decompression = .disabled
-        self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        configuration.dnsOverride = dnsOverride
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
     public func shutdown() async throws {
+        let pinnedClients = resolutionLock.withLock { pins.values.map(\.client) + retired }
+        for pinned in pinnedClients { try? await pinned.shutdown() }
         try await client.shutdown()
     }
 
@@ -95,8 +105,11 @@ public final class Keyholder: EgressTransport, @unchecked Sendable {
             refuse("path_refused", provider: endpoint.name)
             throw GatewayError(.invalidRequest, "The request path was refused.", code: "egress_path_refused")
         }
-        if let refusal = addressRefusal(for: endpoint) {
-            refuse("address_refused", provider: endpoint.name, detail: refusal)
+        let client: HTTPClient
+        switch route(to: endpoint) {
+        case .success(let routed): client = routed
+        case .failure(let refusal):
+            refuse("address_refused", provider: endpoint.name, detail: refusal.reason)
             throw GatewayError(
                 .upstreamFailure, "The '\(endpoint.name)' provider resolved to an address the gateway may not reach.",
                 code: "egress_address_refused")
@@ -130,11 +143,15 @@ public final class Keyholder: EgressTransport, @unchecked Sendable {
         } catch is CancellationError {
             throw CancellationError()
         } catch let error as HTTPClientError {
-            throw Self.map(error, provider: endpoint.name)
+            let mapped = Self.map(error, provider: endpoint.name)
+            metrics.failures.add([endpoint.name, mapped.code])
+            throw mapped
         } catch {
             logger.debug("egress failed", metadata: ["gatehouse.provider": .string(endpoint.name)])
+            metrics.failures.add([endpoint.name, "upstream_unreachable"])
             throw GatewayError(.upstreamFailure, "Could not reach the '\(endpoint.name)' provider.", code: "upstream_unreachable")
         }
+        metrics.requests.add([endpoint.name, String(response.status.code)])
         record(
             .egressConnect,
             ["provider": .string(endpoint.name), "origin": .string(endpoint.origin), "status": .int(Int(response.status.code))])
@@ -142,31 +159,74 @@ public final class Keyholder: EgressTransport, @unchecked Sendable {
         return EgressResponse(status: Int(response.status.code), headers: headers, body: ByteStream(response.body))
     }
 
-    private let resolutionLock = NSLock()
-    private var resolutions: [String: (checked: ContinuousClock.Instant, refusal: String?)] = [:]
+    struct AddressRefusal: Error {
+        let reason: String
+    }
 
-    /// Why `endpoint`'s host may not be reached now, or `nil`. Providers configured at a
-    /// non-public literal address (or `localhost`) are trusted as configured; a host name
-    /// must resolve to public addresses only (checked at most every 10 seconds per host).
-    func addressRefusal(for endpoint: ProviderEndpoint) -> String? {
-        if EgressAddressPolicy.isExplicitlyNonPublic(host: endpoint.host) { return nil }
+    /// A client pinned to the address a host name was checked at.
+    struct Pin {
+        var address: String?
+        var client: HTTPClient
+        var checked: ContinuousClock.Instant
+        var refusal: String?
+    }
+
+    private let resolutionLock = NSLock()
+    private var pins: [String: Pin] = [:]
+    /// Clients replaced by a new pin; shut down once their requests can no longer be running.
+    private var retired: [HTTPClient] = []
+
+    /// The client to reach `endpoint` with, or why its host may not be reached now.
+    ///
+    /// Providers configured at a non-public literal address (or `localhost`) are trusted as
+    /// configured and share one client. A host name must resolve to public addresses only,
+    /// checked at most every 10 seconds; its requests go through a client pinned to the
+    /// checked address (``AddressPin``), so a second lookup at connect time cannot differ.
+    func route(to endpoint: ProviderEndpoint) -> Result<HTTPClient, AddressRefusal> {
+        if EgressAddressPolicy.isExplicitlyNonPublic(host: endpoint.host) { return .success(client) }
         if let category = EgressAddressPolicy.category(of: endpoint.host) {
-            return category == .public ? nil : category.rawValue
+            return category == .public ? .success(client) : .failure(AddressRefusal(reason: category.rawValue))
         }
         let now = ContinuousClock.now
-        if let cached = resolutionLock.withLock({ resolutions[endpoint.host] }), now - cached.checked < .seconds(10) {
-            return cached.refusal
+        let cached = resolutionLock.withLock { pins[endpoint.host] }
+        if let cached, now - cached.checked < .seconds(10) {
+            if let refusal = cached.refusal { return .failure(AddressRefusal(reason: refusal)) }
+            return .success(cached.client)
         }
-        let addresses = EgressAddressPolicy.resolve(host: endpoint.host, port: endpoint.port)
-        var refusal: String? = addresses.isEmpty ? "unresolvable" : nil
-        for address in addresses {
-            if let category = EgressAddressPolicy.category(of: address), category != .public {
-                refusal = "\(category.rawValue) answer"
-                break
+        let answers = EgressAddressPolicy.resolve(host: endpoint.host, port: endpoint.port)
+        let decision = AddressPin.decide(current: cached?.refusal == nil ? cached?.address : nil, answers: answers)
+        return resolutionLock.withLock { () -> Result<HTTPClient, AddressRefusal> in
+            var pin = pins[endpoint.host] ?? Pin(address: nil, client: client, checked: now, refusal: nil)
+            pin.checked = now
+            switch decision {
+            case .keep:
+                pin.refusal = nil
+            case .pin(let address):
+                if pin.address != nil { retire(pin.client) }
+                pin = Pin(
+                    address: address, client: Self.makeClient(limits: limits, dnsOverride: [endpoint.host: address]),
+                    checked: now, refusal: nil)
+                logger.info(
+                    "provider address pinned",
+                    metadata: ["gatehouse.egress.provider": .string(endpoint.name), "gatehouse.egress.address": .string(address)])
+            case .refuse(let reason):
+                pin.refusal = reason
             }
+            pins[endpoint.host] = pin
+            if let refusal = pin.refusal { return .failure(AddressRefusal(reason: refusal)) }
+            return .success(pin.client)
         }
-        resolutionLock.withLock { resolutions[endpoint.host] = (now, refusal) }
-        return refusal
+    }
+
+    /// Shuts a replaced client down after the longest a request through it may still run.
+    private func retire(_ old: HTTPClient) {
+        retired.append(old)
+        let grace = limits.streamTimeout + .seconds(5)
+        Task { [weak self] in
+            try? await Task.sleep(for: .nanoseconds(grace.nanoseconds))
+            self?.resolutionLock.withLock { self?.retired.removeAll { $0 === old } }
+            try? await old.shutdown()
+        }
     }
 
     /// Re-reads sealed keys whose fingerprint changed (`gatehouse keys rotate`) and swaps them in.
@@ -204,6 +264,7 @@ public final class Keyholder: EgressTransport, @unchecked Sendable {
         ]
         if let detail { metadata["gatehouse.egress.detail"] = .string(detail) }
         logger.warning("egress refused", metadata: metadata)
+        metrics.refusals.add([reason])
         var fields: [String: AuditValue] = ["reason": .string(reason), "provider": .string(String(provider.prefix(64)))]
         if let detail { fields["detail"] = .string(String(detail.prefix(200))) }
         record(.egressRefused, fields)

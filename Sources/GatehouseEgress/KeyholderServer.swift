@@ -1,6 +1,7 @@
 import Foundation
 import GatehouseCore
 import GatehouseLink
+import GatehouseSecurity
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -79,6 +80,7 @@ public struct KeyholderServer: Sendable {
                 "keyholder refused a connection from another user",
                 metadata: ["gatehouse.egress.peer_uid": .string(uid.map(String.init) ?? "unknown")])
             keyholder.record(.egressRefused, ["reason": .string("link_peer_refused"), "peer_uid": .string(uid.map(String.init) ?? "unknown")])
+            keyholder.metrics.linkConnections.add(["peer_refused"])
             try? await connection.channel.close()
             return
         }
@@ -88,10 +90,22 @@ public struct KeyholderServer: Sendable {
                 guard case .hello(let presented)? = try await frames.next(), Self.constantTimeEqual(presented, secret) else {
                     logger.warning("keyholder refused a connection without the link secret")
                     keyholder.record(.egressRefused, ["reason": .string("link_secret_refused")])
+                    keyholder.metrics.linkConnections.add(["secret_refused"])
                     return
                 }
+                keyholder.metrics.linkConnections.add(["accepted"])
                 try await outbound.write(.helloAccepted)
-                guard case .requestHead(let head)? = try await frames.next() else { return }
+                let head: ByteBuffer
+                switch try await frames.next() {
+                case .requestHead(let payload)?: head = payload
+                case .records(let payload)?:
+                    try await outbound.write(.recordsAccepted(acceptRecords(payload)))
+                    return
+                case .metricsRequest?:
+                    try await outbound.write(.metricsReport(ByteBuffer(string: keyholder.metrics.render())))
+                    return
+                default: return
+                }
                 var request = try LinkMessages.decodeRequestHead(head)
                 var body = ByteBuffer()
                 reading: while true {
@@ -120,6 +134,38 @@ public struct KeyholderServer: Sendable {
         } catch {
             logger.debug("keyholder link closed", metadata: ["gatehouse.egress.error": .string("\(type(of: error))")])
         }
+    }
+
+    /// The kinds of record a front may add to the log: what it witnesses, nothing the keyholder or operators own.
+    static let frontKinds: [String: AuditKind] = [
+        AuditKind.request.rawValue: .request, AuditKind.authRefused.rawValue: .authRefused,
+        AuditKind.sandboxBlocked.rawValue: .sandboxBlocked, AuditKind.auditDropped.rawValue: .auditDropped,
+    ]
+
+    /// Appends the front's records with actor `front`; refuses other kinds and invalid fields.
+    func acceptRecords(_ payload: ByteBuffer) -> ByteBuffer {
+        var accepted = 0
+        var refused = 0
+        if let decoded = try? LinkMessages.decodeRecords(payload) {
+            refused = decoded.malformed
+            for record in decoded.records {
+                guard let kind = Self.frontKinds[record.kind], let audit = keyholder.audit,
+                    (try? audit.append(kind, actor: "front", fields: record.fields)) != nil
+                else {
+                    refused += 1
+                    continue
+                }
+                accepted += 1
+            }
+        } else {
+            refused = 1
+        }
+        keyholder.metrics.frontRecords.add(["accepted"], Int64(accepted))
+        if refused > 0 {
+            keyholder.metrics.frontRecords.add(["refused"], Int64(refused))
+            logger.warning("keyholder refused audit records from the front", metadata: ["gatehouse.audit.refused": .stringConvertible(refused)])
+        }
+        return JSONValue.object(["accepted": .int(Int64(accepted)), "refused": .int(Int64(refused))]).encodedBuffer()
     }
 
     func forward(_ request: EgressRequest, to outbound: NIOAsyncChannelOutboundWriter<LinkFrame>) async throws {

@@ -1,4 +1,5 @@
 import GatehouseCore
+import GatehouseSecurity
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -47,6 +48,36 @@ public final class KeyholderLink: EgressTransport, Sendable {
             var iterator = inbound.makeAsyncIterator()
             return try await iterator.next() == .helloAccepted
         }) ?? false
+    }
+
+    /// Sends one frame after the hello and returns the keyholder's single answer frame.
+    func ask(_ frame: LinkFrame) async throws -> LinkFrame {
+        let channel = try await connect()
+        let secret = self.secret
+        return try await channel.executeThenClose { inbound, outbound in
+            try await outbound.write(.hello(secret: secret))
+            try await outbound.write(frame)
+            var iterator = inbound.makeAsyncIterator()
+            guard try await iterator.next() == .helloAccepted, let answer = try await iterator.next() else {
+                throw Self.unavailable
+            }
+            return answer
+        }
+    }
+
+    /// Hands audit records the front witnessed to the keyholder, which appends them to the
+    /// log. Returns how many it accepted (it refuses kinds a front may not write).
+    public func sendRecords(_ records: [(kind: AuditKind, fields: [String: AuditValue])]) async throws -> Int {
+        guard case .recordsAccepted(let payload) = try await ask(.records(LinkMessages.encodeRecords(records))) else {
+            throw Self.unavailable
+        }
+        return (try? JSONValue.decode(payload))?["accepted"]?.intValue ?? 0
+    }
+
+    /// The keyholder's counters, in the Prometheus text format.
+    public func fetchMetrics() async throws -> String {
+        guard case .metricsReport(let payload) = try await ask(.metricsRequest) else { throw Self.unavailable }
+        return String(buffer: payload)
     }
 
     public func send(_ request: EgressRequest) async throws -> EgressResponse {

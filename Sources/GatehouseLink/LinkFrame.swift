@@ -1,4 +1,5 @@
 import GatehouseCore
+import GatehouseSecurity
 import NIOCore
 
 /// One frame of the link between the front and the keyholder (a Unix stream socket).
@@ -7,7 +8,9 @@ import NIOCore
 /// A connection carries one exchange: `hello` → `helloAccepted`, then the request
 /// (`requestHead`, `requestBody`*, `requestEnd`), then the response (`responseHead`,
 /// `responseBody`*, `responseEnd`) or a `failure`. Closing the connection early cancels
-/// the upstream request.
+/// the upstream request. Instead of a request, the front may send `records` (audit
+/// records it witnessed, answered by `recordsAccepted`) or `metricsRequest` (answered
+/// by `metricsReport`, the keyholder's counters in the Prometheus text format).
 public enum LinkFrame: Sendable, Equatable {
     case hello(secret: [UInt8])
     case helloAccepted
@@ -18,11 +21,17 @@ public enum LinkFrame: Sendable, Equatable {
     case responseBody(ByteBuffer)
     case responseEnd
     case failure(ByteBuffer)
+    case records(ByteBuffer)
+    case recordsAccepted(ByteBuffer)
+    case metricsRequest
+    case metricsReport(ByteBuffer)
 
     enum Kind: UInt8 {
         case hello = 0x01, helloAccepted = 0x02
         case requestHead = 0x10, requestBody = 0x11, requestEnd = 0x12
         case responseHead = 0x20, responseBody = 0x21, responseEnd = 0x22, failure = 0x2F
+        case records = 0x30, recordsAccepted = 0x31
+        case metricsRequest = 0x40, metricsReport = 0x41
     }
 
     /// Frames larger than this are refused by both sides.
@@ -56,6 +65,10 @@ public struct LinkFrameDecoder: ByteToMessageDecoder {
         case .responseBody: frame = .responseBody(payload)
         case .responseEnd: frame = .responseEnd
         case .failure: frame = .failure(payload)
+        case .records: frame = .records(payload)
+        case .recordsAccepted: frame = .recordsAccepted(payload)
+        case .metricsRequest: frame = .metricsRequest
+        case .metricsReport: frame = .metricsReport(payload)
         }
         context.fireChannelRead(wrapInboundOut(frame))
         return .continue
@@ -91,6 +104,10 @@ public struct LinkFrameEncoder: MessageToByteEncoder {
         case .responseBody(let payload): write(.responseBody, payload)
         case .responseEnd: write(.responseEnd, nil)
         case .failure(let payload): write(.failure, payload)
+        case .records(let payload): write(.records, payload)
+        case .recordsAccepted(let payload): write(.recordsAccepted, payload)
+        case .metricsRequest: write(.metricsRequest, nil)
+        case .metricsReport(let payload): write(.metricsReport, payload)
         }
     }
 }
@@ -149,6 +166,46 @@ public enum LinkMessages {
         return GatewayError(
             kind, message, code: value["code"]?.stringValue, param: value["param"]?.stringValue,
             retryAfter: value["retry_after"]?.stringValue)
+    }
+
+    /// The records a front forwards: `[{"kind": …, "fields": {name: string | int}}]`.
+    public static func encodeRecords(_ records: [(kind: AuditKind, fields: [String: AuditValue])]) -> ByteBuffer {
+        JSONValue.array(records.map { record in
+            var fields: [String: JSONValue] = [:]
+            for (name, value) in record.fields {
+                switch value {
+                case .string(let text): fields[name] = .string(text)
+                case .int(let number): fields[name] = .int(number)
+                }
+            }
+            return .object(["kind": .string(record.kind.rawValue), "fields": .object(fields)])
+        }).encodedBuffer()
+    }
+
+    /// Decodes forwarded records; a malformed entry is skipped and counted in `malformed`.
+    public static func decodeRecords(_ buffer: ByteBuffer) throws -> (records: [(kind: String, fields: [String: AuditValue])], malformed: Int) {
+        guard let entries = try JSONValue.decode(buffer).arrayValue else {
+            throw GatewayError(.internalError, "Malformed link records.", code: "link_malformed")
+        }
+        var records: [(kind: String, fields: [String: AuditValue])] = []
+        var malformed = 0
+        for entry in entries {
+            guard let kind = entry["kind"]?.stringValue, let object = entry["fields"]?.objectValue else {
+                malformed += 1
+                continue
+            }
+            var fields: [String: AuditValue] = [:]
+            var valid = true
+            for (name, value) in object {
+                switch value {
+                case .string(let text): fields[name] = .string(text)
+                case .int(let number): fields[name] = .int(number)
+                default: valid = false
+                }
+            }
+            if valid { records.append((kind, fields)) } else { malformed += 1 }
+        }
+        return (records, malformed)
     }
 
     static func pairs(_ value: JSONValue?) -> [(name: String, value: String)] {

@@ -69,6 +69,10 @@ public struct AuditKind: Sendable, Hashable, CustomStringConvertible {
     public static let egressRefused = AuditKind(known: "egress.refused")
     /// The supervisor restarted the keyholder.
     public static let keyholderRestarted = AuditKind(known: "keyholder.restarted")
+    /// The front's sandbox refused a system call (a network socket or io_uring): counts per kind since the last record.
+    public static let sandboxBlocked = AuditKind(known: "sandbox.blocked")
+    /// Records were lost before they reached the log (the front's buffer overflowed while the keyholder was away).
+    public static let auditDropped = AuditKind(known: "audit.dropped")
     /// A writer found a torn final line left by a crash and cut it off before appending (written by the log itself).
     public static let auditRecovered = AuditKind(known: "audit.recovered")
 

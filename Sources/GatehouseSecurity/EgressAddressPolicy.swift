@@ -85,3 +85,26 @@ public enum EgressAddressPolicy {
         return addresses
     }
 }
+
+/// The address a provider host name is pinned to. The keyholder connects to the address
+/// it checked, not to whatever a second lookup returns, so a resolver that changes its
+/// answer between the check and the connection (DNS rebinding) cannot slip a private
+/// address in. Each fresh lookup is judged against the current pin.
+public enum AddressPin: Equatable, Sendable {
+    /// The current pin is still among the (all public) answers: keep connecting there.
+    case keep
+    /// Connect to this address from now on (first lookup, or the old address went away).
+    case pin(String)
+    /// Refuse the host: no answer, or an answer that is not public.
+    case refuse(String)
+
+    public static func decide(current: String?, answers: [String]) -> AddressPin {
+        guard !answers.isEmpty else { return .refuse("unresolvable") }
+        for answer in answers {
+            guard let category = EgressAddressPolicy.category(of: answer) else { return .refuse("unparsable answer") }
+            if category != .public { return .refuse("\(category.rawValue) answer") }
+        }
+        if let current, answers.contains(current) { return .keep }
+        return .pin(answers[0])
+    }
+}

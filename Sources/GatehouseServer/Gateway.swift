@@ -27,19 +27,29 @@ public struct Gateway: Sendable {
     let egress: any EgressTransport
     let limits: Limits
     let logger: Logger
+    /// Where request metadata and refusals are recorded (in a deployed front: forwarded to the keyholder's log).
+    let audit: any AuditSink
+    public let metrics: GatewayMetrics
+    /// More metrics text served on `/metrics` after the front's own (the keyholder's counters).
+    let extraMetrics: @Sendable () async -> String
 
     public init(verifier: TokenVerifier, catalog: ModelCatalog, egress: any EgressTransport, limits: Limits, logger: Logger) {
         self.init(credentials: StaticCredentials(verifier: verifier), catalog: catalog, egress: egress, limits: limits, logger: logger)
     }
 
     public init(
-        credentials: any CredentialSource, catalog: ModelCatalog, egress: any EgressTransport, limits: Limits, logger: Logger
+        credentials: any CredentialSource, catalog: ModelCatalog, egress: any EgressTransport, limits: Limits, logger: Logger,
+        audit: any AuditSink = DiscardingAuditSink(), metrics: GatewayMetrics = GatewayMetrics(),
+        extraMetrics: @escaping @Sendable () async -> String = { "" }
     ) {
         self.credentials = credentials
         self.catalog = catalog
         self.egress = egress
         self.limits = limits
         self.logger = logger
+        self.audit = audit
+        self.metrics = metrics
+        self.extraMetrics = extraMetrics
     }
 
     /// Everything known about one request, for the request log line.
@@ -52,6 +62,20 @@ public struct Gateway: Sendable {
         var deployment: Deployment?
         var usage: Usage?
         var mode = "translate"
+        /// SHA-256 of the request body as received.
+        var prompt: AuditValue?
+        /// SHA-256 of the answer's body as sent to the caller (every byte of a stream).
+        var completion = ContentDigest()
+
+        mutating func digestPrompt(_ body: ByteBuffer) {
+            var digest = ContentDigest()
+            body.withUnsafeReadableBytes { digest.update($0) }
+            prompt = digest.finalize()
+        }
+
+        mutating func sent(_ buffer: ByteBuffer) {
+            buffer.withUnsafeReadableBytes { completion.update($0) }
+        }
     }
 
     static func makeRequestID() -> String {
@@ -71,25 +95,39 @@ public struct Gateway: Sendable {
         }
         if token == nil, let apiKey = request.headers[.apiKey] { token = Substring(apiKey) }
         guard let token, !token.isEmpty else {
+            refused("missing_token", exchange: exchange)
             throw GatewayError(.unauthorized, "Missing credentials: send a Gatehouse token as 'Authorization: Bearer' or 'x-api-key'.", code: "missing_token")
         }
         let principal: Principal
         do {
             principal = try credentials.verifier.verify(token)
         } catch {
-            logger.info(
-                "token refused",
-                metadata: ["gatehouse.request.id": .string(exchange.id), "gatehouse.auth.refusal": .string(error.code)])
+            refused(error.code, exchange: exchange)
             throw GatewayError(.unauthorized, "The token is invalid or expired.", code: "invalid_token")
         }
         guard !credentials.isRevoked(principal) else {
-            logger.info(
-                "token refused",
-                metadata: ["gatehouse.request.id": .string(exchange.id), "gatehouse.auth.refusal": .string("revoked")])
+            refused("revoked", exchange: exchange, principal: principal)
             throw GatewayError(.unauthorized, "The token is invalid or expired.", code: "invalid_token")
         }
         exchange.principal = principal
         return principal
+    }
+
+    /// Logs, counts and records a refused caller. The token itself is never recorded: only
+    /// the refusal's code and, once the signature is known good, its subject and id.
+    func refused(_ reason: String, exchange: Exchange, principal: Principal? = nil, model: String? = nil) {
+        logger.info(
+            "caller refused", metadata: ["gatehouse.request.id": .string(exchange.id), "gatehouse.auth.refusal": .string(reason)])
+        metrics.authRefusals.add([reason])
+        var fields: [String: AuditValue] = [
+            "request_id": .string(exchange.id), "reason": .string(reason), "dialect": .string(exchange.dialect.rawValue),
+        ]
+        if let principal {
+            fields["principal"] = .string(principal.subject)
+            fields["token_id"] = .string(principal.tokenID)
+        }
+        if let model { fields["model"] = .string(String(model.prefix(200))) }
+        audit.record(.authRefused, fields: fields)
     }
 
     func readBody(_ request: Request) async throws -> ByteBuffer {
@@ -102,8 +140,9 @@ public struct Gateway: Sendable {
     }
 
     /// Resolves the model: out-of-scope is 403 before existence is revealed, unknown is 404.
-    func authorize(model: String, principal: Principal) throws -> Deployment {
+    func authorize(model: String, principal: Principal, exchange: Exchange) throws -> Deployment {
         guard principal.allows(model: model) else {
+            refused("model_not_allowed", exchange: exchange, principal: principal, model: model)
             throw GatewayError(.forbidden, "This token does not allow the model '\(model)'.", code: "model_not_allowed", param: "model")
         }
         guard let deployment = catalog.deployment(named: model) else {
@@ -160,6 +199,41 @@ public struct Gateway: Sendable {
         }
         if let error { metadata["gatehouse.error.code"] = .string(error.code) }
         logger.info("request", metadata: metadata)
+        record(exchange, status: status, error: error)
+    }
+
+    /// Counts the request and records its metadata: who, what, where, how it ended, and the
+    /// digests of what was asked and answered, never the text.
+    func record(_ exchange: Exchange, status: Int, error: GatewayError?) {
+        let elapsed = ContinuousClock.now - exchange.started
+        let provider = exchange.deployment?.provider ?? "none"
+        metrics.requests.add([exchange.dialect.rawValue, provider, String(status)])
+        metrics.duration.observe([exchange.dialect.rawValue], Double(elapsed.milliseconds) / 1000)
+        if let usage = exchange.usage {
+            metrics.tokens.add([provider, "prompt"], Int64(usage.promptTokens))
+            metrics.tokens.add([provider, "completion"], Int64(usage.completionTokens))
+        }
+        var fields: [String: AuditValue] = [
+            "request_id": .string(exchange.id), "dialect": .string(exchange.dialect.rawValue), "status": .int(status),
+            "duration_ms": .int(elapsed.milliseconds),
+        ]
+        if let principal = exchange.principal {
+            fields["principal"] = .string(principal.subject)
+            fields["token_id"] = .string(principal.tokenID)
+        }
+        if let model = exchange.model { fields["model"] = .string(String(model.prefix(200))) }
+        if let deployment = exchange.deployment {
+            fields["provider"] = .string(deployment.provider)
+            fields["mode"] = .string(exchange.mode)
+        }
+        if let usage = exchange.usage {
+            fields["prompt_tokens"] = .int(usage.promptTokens)
+            fields["completion_tokens"] = .int(usage.completionTokens)
+        }
+        if let prompt = exchange.prompt { fields["prompt_sha256"] = prompt }
+        if exchange.completion.byteCount > 0 { fields["completion_sha256"] = exchange.completion.finalize() }
+        if let error { fields["error"] = .string(error.code) }
+        audit.record(.request, fields: fields)
     }
 
     func failure(_ error: any Error, exchange: Exchange) -> Response {

@@ -15,6 +15,13 @@ public enum GatewayApplication {
         router.get("/health") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#)))
         }
+        // Counters only (names, codes, counts): no principal, token or content appears here.
+        router.get("/metrics") { _, _ in
+            let text = gateway.metrics.render() + (await gateway.extraMetrics())
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: text)))
+        }
         router.post("/v1/chat/completions") { request, _ in await gateway.chat(request, dialect: .openAI) }
         router.post("/chat/completions") { request, _ in await gateway.chat(request, dialect: .openAI) }
         router.post("/v1/messages") { request, _ in await gateway.chat(request, dialect: .anthropic) }

@@ -120,9 +120,20 @@ struct ServeCommand: AsyncParsableCommand {
                 "gatehouse.config": .string(config), "gatehouse.providers": .stringConvertible(gatewayConfig.providers.count),
                 "gatehouse.models": .stringConvertible(gatewayConfig.models.count),
             ])
+        // The front writes no audit log itself: what it witnesses goes to the keyholder's.
+        let forwarder = LinkAuditForwarder(link: link)
+        let metrics = GatewayMetrics()
         let gateway = Gateway(
             credentials: credentials, catalog: ModelCatalog(gatewayConfig.models), egress: link,
-            limits: .init(maxBodyBytes: gatewayConfig.maxBodyBytes), logger: Logger(label: "gatehouse.request"))
+            limits: .init(maxBodyBytes: gatewayConfig.maxBodyBytes), logger: Logger(label: "gatehouse.request"),
+            audit: forwarder, metrics: metrics,
+            extraMetrics: {
+                let keyholder = try? await link.fetchMetrics()
+                return MetricsText.gauge("gatehouse_keyholder_up", help: "Whether the keyholder answered this scrape.", keyholder == nil ? 0 : 1)
+                    + MetricsText.gauge(
+                        "gatehouse_audit_front_queue", help: "Audit records the front holds for the keyholder.", Int64(forwarder.pending))
+                    + (keyholder ?? "")
+            })
         let sandboxed = !unsandboxed
         let unixSocket = listenUnix
         if let unixSocket { try? FileManager.default.removeItem(atPath: unixSocket) }
@@ -149,7 +160,10 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: credentials), .init(service: app)], gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [],
+                services: [
+                    .init(service: credentials), .init(service: AuditForwarding(forwarder: forwarder)),
+                    .init(service: SandboxWatch(audit: forwarder, metrics: metrics, logger: logger)), .init(service: app),
+                ], gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [],
                 logger: logger))
         if egressSecretStdin {
             // Our standard input is held by the supervisor: when it closes, the supervisor is gone.

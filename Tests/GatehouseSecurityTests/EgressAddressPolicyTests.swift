@@ -28,3 +28,21 @@ struct EgressAddressPolicyTests {
         #expect(EgressAddressPolicy.isExplicitlyNonPublic(host: host) == expected)
     }
 }
+
+@Suite("Address pinning")
+struct AddressPinTests {
+    @Test("pins the first public answer, keeps it while it is still offered, moves when it goes")
+    func pinning() {
+        #expect(AddressPin.decide(current: nil, answers: ["93.184.216.34", "93.184.216.35"]) == .pin("93.184.216.34"))
+        #expect(AddressPin.decide(current: "93.184.216.35", answers: ["93.184.216.34", "93.184.216.35"]) == .keep)
+        #expect(AddressPin.decide(current: "93.184.216.34", answers: ["151.101.1.1"]) == .pin("151.101.1.1"))
+    }
+
+    @Test("refuses a host whose answer turned private, loopback or link-local, even with the pin among them")
+    func rebinding() {
+        #expect(AddressPin.decide(current: "93.184.216.34", answers: ["93.184.216.34", "127.0.0.1"]) == .refuse("loopback answer"))
+        #expect(AddressPin.decide(current: nil, answers: ["10.0.0.5"]) == .refuse("private answer"))
+        #expect(AddressPin.decide(current: nil, answers: ["169.254.169.254"]) == .refuse("link_local answer"))
+        #expect(AddressPin.decide(current: "93.184.216.34", answers: []) == .refuse("unresolvable"))
+    }
+}

@@ -263,6 +263,13 @@ def test_attempts_and_operator_actions_land_in_a_verifiable_audit_log(attacked) 
     assert wait_until(lambda: wanted <= reasons(), timeout=10), reasons()
     kinds = {r["kind"] for r in records()}
     assert {"key.added", "token.minted", "config.loaded", "egress.connect"} <= kinds
+    # The front's connection attempts were refused by its sandbox, and it says so (through the keyholder).
+    def blocked() -> list[dict]:
+        return [r for r in records() if r["kind"] == "sandbox.blocked"]
+    assert wait_until(lambda: bool(blocked()), timeout=10), "no sandbox.blocked record"
+    assert all(r["actor"] == "front" for r in blocked())
+    assert sum(r["fields"].get("socket_inet", 0) for r in blocked()) >= 2, blocked()
+    assert sum(r["fields"].get("socket_inet6", 0) for r in blocked()) >= 1, blocked()
     text = json.dumps(records())
     assert not any(key in text for key in KEYS.values()), "no key material in the audit log"
     assert MASTER_KEY not in text

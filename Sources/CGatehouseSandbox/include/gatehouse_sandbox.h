@@ -8,6 +8,22 @@
 /// Returns 0 on success, or -errno.
 int gatehouse_sandbox_deny_network_sockets(void);
 
+/// Refused attempts are trapped (SIGSYS) rather than silently failed, so that they can
+/// be counted: the calling thread still sees -1/EPERM. Code that replaces the SIGSYS
+/// handler can hide its attempts from the count, but the system call still never runs
+/// (and with the default SIGSYS action the kernel kills the process instead).
+enum {
+    GATEHOUSE_BLOCKED_INET = 0,
+    GATEHOUSE_BLOCKED_INET6 = 1,
+    GATEHOUSE_BLOCKED_PACKET = 2,
+    GATEHOUSE_BLOCKED_IO_URING = 3,
+    GATEHOUSE_BLOCKED_OTHER = 4,
+    GATEHOUSE_BLOCKED_KINDS = 5,
+};
+
+/// How many attempts the filter has refused since it was installed, by kind.
+void gatehouse_sandbox_blocked_counts(unsigned long counts[GATEHOUSE_BLOCKED_KINDS]);
+
 /// Whether the kernel and architecture support the filter (0 = no).
 int gatehouse_sandbox_supported(void);
 

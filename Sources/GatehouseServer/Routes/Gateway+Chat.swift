@@ -12,6 +12,7 @@ extension Gateway {
         do {
             let principal = try authenticate(request, exchange: &exchange)
             let body = try await readBody(request)
+            exchange.digestPrompt(body)
             let value = try JSONValue.decode(body)
             try refuseRoutingOverrides(request, body: value)
             let members: JSONTopLevel
@@ -25,7 +26,7 @@ extension Gateway {
             guard let model = value["model"]?.stringValue, !model.isEmpty else { throw GatewayError.missingField("model") }
             exchange.model = model
             let stream = try JSONObjectReader(value, path: "").bool("stream") ?? false
-            let deployment = try authorize(model: model, principal: principal)
+            let deployment = try authorize(model: model, principal: principal, exchange: exchange)
             exchange.deployment = deployment
             let provider = ProviderRegistry.chatProvider(for: deployment.kind)
             if provider.dialect == dialect.wire, let passThrough = provider as? any PassThroughProvider {
@@ -70,6 +71,7 @@ extension Gateway {
             case .anthropic:
                 encoded = AnthropicDialect.encodeChatResponse(response, model: deployment.publicName)
             }
+            exchange.sent(encoded)
             finish(exchange, status: 200)
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: encoded))
         }
@@ -98,7 +100,7 @@ extension Gateway {
                             out += encoder.encode(event)
                         }
                     }
-                    try await Self.emit(out, to: &writer)
+                    try await Self.emit(out, to: &writer, exchange: &exchange)
                 }
                 var out = ""
                 for parsed in parser.finish() {
@@ -108,7 +110,7 @@ extension Gateway {
                     if case .usage(let value) = event { exchange.usage = value }
                     out += encoder.encode(event)
                 }
-                try await Self.emit(out + encoder.finish(), to: &writer)
+                try await Self.emit(out + encoder.finish(), to: &writer, exchange: &exchange)
                 finish(exchange, status: 200)
             } catch let error {
                 try await reportStreamFailure(error, exchange: exchange, encoder: encoder, writer: &writer)
@@ -123,21 +125,24 @@ extension Gateway {
     func reportStreamFailure(
         _ error: any Error, exchange: Exchange, encoder: some IngressStreamEncoder, writer: inout any ResponseBodyWriter
     ) async throws {
+        var exchange = exchange
         guard let failure = Self.streamFailure(error) else {
             finish(exchange, status: 499, error: GatewayError(.invalidRequest, "client went away", code: "client_disconnected"))
             throw error
         }
-        try await Self.emit(encoder.encodeError(failure), to: &writer)
+        try await Self.emit(encoder.encodeError(failure), to: &writer, exchange: &exchange)
         finish(exchange, status: 200, error: failure)
     }
 
     /// Thrown when writing to the caller fails: the caller has gone, so the upstream is abandoned.
     struct CallerDisconnected: Error {}
 
-    static func emit(_ text: String, to writer: inout any ResponseBodyWriter) async throws {
+    static func emit(_ text: String, to writer: inout any ResponseBodyWriter, exchange: inout Exchange) async throws {
         guard !text.isEmpty else { return }
+        let buffer = ByteBuffer(string: text)
+        exchange.sent(buffer)
         do {
-            try await writer.write(ByteBuffer(string: text))
+            try await writer.write(buffer)
         } catch {
             throw CallerDisconnected()
         }

@@ -12,11 +12,12 @@ extension Gateway {
         do {
             let principal = try authenticate(request, exchange: &exchange)
             let body = try await readBody(request)
+            exchange.digestPrompt(body)
             let value = try JSONValue.decode(body)
             try refuseRoutingOverrides(request, body: value)
             guard let model = value["model"]?.stringValue, !model.isEmpty else { throw GatewayError.missingField("model") }
             exchange.model = model
-            let deployment = try authorize(model: model, principal: principal)
+            let deployment = try authorize(model: model, principal: principal, exchange: exchange)
             exchange.deployment = deployment
             let chatProvider = ProviderRegistry.chatProvider(for: deployment.kind)
             if deployment.kind.dialect == .openAI {
@@ -37,6 +38,7 @@ extension Gateway {
                 if let tokens = (try? JSONValue.decode(answer))?["usage"]?["prompt_tokens"]?.intValue {
                     exchange.usage = Usage(promptTokens: tokens, completionTokens: 0)
                 }
+                exchange.sent(answer)
                 finish(exchange, status: 200)
                 return Response(
                     status: .ok, headers: [.contentType: "application/json", .requestID: exchange.id], body: .init(byteBuffer: answer))

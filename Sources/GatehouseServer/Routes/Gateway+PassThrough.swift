@@ -41,6 +41,7 @@ extension Gateway {
             }
             exchange.usage = provider.usage(inResponse: answer)
             headers[.contentType] = "application/json"
+            exchange.sent(answer)
             finish(exchange, status: 200)
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: answer))
         }
@@ -66,13 +67,16 @@ extension Gateway {
                         out.writeBytes(parsed.raw)
                     }
                     if out.readableBytes > 0 {
+                        exchange.sent(out)
                         do { try await writer.write(out) } catch { throw CallerDisconnected() }
                     }
                 }
                 for parsed in parser.finish() {
                     _ = try decoder.decode(parsed.event)
                     if !(hideUsageChunk && Self.isUsageOnlyChunk(parsed.event)) {
-                        do { try await writer.write(ByteBuffer(bytes: parsed.raw + [10, 10])) } catch { throw CallerDisconnected() }
+                        let tail = ByteBuffer(bytes: parsed.raw + [10, 10])
+                        exchange.sent(tail)
+                        do { try await writer.write(tail) } catch { throw CallerDisconnected() }
                     }
                 }
                 for event in try decoder.finish() {

@@ -1,0 +1,33 @@
+import GatehouseCore
+
+/// The front's counters, served on `GET /metrics` (Prometheus text format) together with
+/// the keyholder's. Labels are the gateway's own names (dialect, provider, status, reason),
+/// never principals or caller text.
+public final class GatewayMetrics: Sendable {
+    public let requests = CounterFamily(
+        "gatehouse_requests_total", help: "Requests answered, by ingress dialect, provider and HTTP status.",
+        labels: ["dialect", "provider", "status"])
+    public let duration = HistogramFamily(
+        "gatehouse_request_duration_seconds", help: "Time from request to the end of the answer, by ingress dialect.",
+        labels: ["dialect"], bounds: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300])
+    public let tokens = CounterFamily(
+        "gatehouse_tokens_total", help: "Tokens reported by providers, by provider and type (prompt, completion).",
+        labels: ["provider", "type"])
+    public let authRefusals = CounterFamily(
+        "gatehouse_auth_refusals_total", help: "Requests refused authentication or authorization, by reason.",
+        labels: ["reason"])
+    public let sandboxBlocked = CounterFamily(
+        "gatehouse_sandbox_blocked_total", help: "System calls the front's sandbox refused, by kind.", labels: ["kind"])
+
+    public init() {}
+
+    public func render() -> String {
+        var text = ""
+        requests.render(into: &text)
+        duration.render(into: &text)
+        tokens.render(into: &text)
+        authRefusals.render(into: &text)
+        sandboxBlocked.render(into: &text)
+        return text
+    }
+}
