@@ -12,6 +12,9 @@ public final class EgressMetrics: Sendable {
     public let refusals = CounterFamily(
         "gatehouse_egress_refusals_total", help: "Egress attempts the keyholder refused or sanitised, by reason.",
         labels: ["reason"])
+    public let connections = CounterFamily(
+        "gatehouse_egress_connections_total", help: "TCP connections to providers, by event (opened, failed, closed).",
+        labels: ["event"])
     public let linkConnections = CounterFamily(
         "gatehouse_link_connections_total", help: "Connections to the keyholder socket, by outcome.", labels: ["result"])
     public let frontRecords = CounterFamily(
@@ -21,7 +24,7 @@ public final class EgressMetrics: Sendable {
 
     public func render() -> String {
         var text = ""
-        for family in [requests, failures, refusals, linkConnections, frontRecords] { family.render(into: &text) }
+        for family in [requests, failures, refusals, connections, linkConnections, frontRecords] { family.render(into: &text) }
         return text
     }
 }

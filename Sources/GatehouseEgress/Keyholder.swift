@@ -41,7 +41,7 @@ public final class Keyholder: EgressTransport, @unchecked Sendable {
     private var credentials: [String: (secret: Secret, fingerprint: String)]
     private let client: HTTPClient
     public let limits: Limits
-    public let metrics = EgressMetrics()
+    public let metrics: EgressMetrics
     private let logger: Logger
 
     /// Unseals the key of every endpoint that names one. Fails closed: a provider whose
@@ -71,12 +71,23 @@ public final class Keyholder: EgressTransport, @unchecked Sendable {
         self.keyStore = keyStore
         self.limits = limits
         self.logger = logger
-        self.client = Self.makeClient(limits: limits, dnsOverride: [:])
+        let metrics = EgressMetrics()
+        self.metrics = metrics
+        self.connectionLogger = Logger(label: "gatehouse.egress.connections") { _ in
+            ConnectionEventHandler(metrics: metrics) { kind, fields in
+                guard let audit else { return }
+                try? audit.append(kind, fields: fields)
+            }
+        }
+        self.client = Self.makeClient(limits: limits, dnsOverride: [:], connectionLogger: connectionLogger)
     }
+
+    /// Sees the HTTP client's connection pool events (see ``ConnectionEventHandler``).
+    private let connectionLogger: Logger
 
     /// An HTTP client that never follows redirects and never decompresses; with `dnsOverride`,
     /// it connects to the given address for a host name (TLS still verifies the name).
-    static func makeClient(limits: Limits, dnsOverride: [String: String]) -> HTTPClient {
+    static func makeClient(limits: Limits, dnsOverride: [String: String], connectionLogger: Logger) -> HTTPClient {
         var configuration = HTTPClient.Configuration()
         configuration.redirectConfiguration = .disallow
         configuration.timeout = .init(connect: limits.connectTimeout, read: nil)
@@ -84,7 +95,7 @@ public final class Keyholder: EgressTransport, @unchecked Sendable {
             idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: limits.maxConnectionsPerHost)
         configuration.decompression = .disabled
         configuration.dnsOverride = dnsOverride
-        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration, backgroundActivityLogger: connectionLogger)
     }
 
     public func shutdown() async throws {
@@ -153,7 +164,7 @@ public final class Keyholder: EgressTransport, @unchecked Sendable {
         }
         metrics.requests.add([endpoint.name, String(response.status.code)])
         record(
-            .egressConnect,
+            .egressRequest,
             ["provider": .string(endpoint.name), "origin": .string(endpoint.origin), "status": .int(Int(response.status.code))])
         let headers = response.headers.map { (name: $0.name.lowercased(), value: $0.value) }
         return EgressResponse(status: Int(response.status.code), headers: headers, body: ByteStream(response.body))
@@ -204,7 +215,8 @@ public final class Keyholder: EgressTransport, @unchecked Sendable {
             case .pin(let address):
                 if pin.address != nil { retire(pin.client) }
                 pin = Pin(
-                    address: address, client: Self.makeClient(limits: limits, dnsOverride: [endpoint.host: address]),
+                    address: address, client: Self.makeClient(
+                        limits: limits, dnsOverride: [endpoint.host: address], connectionLogger: connectionLogger),
                     checked: now, refusal: nil)
                 logger.info(
                     "provider address pinned",

@@ -63,8 +63,10 @@ public struct AuditKind: Sendable, Hashable, CustomStringConvertible {
     public static let request = AuditKind(known: "request")
     /// A caller was refused authentication or authorization.
     public static let authRefused = AuditKind(known: "auth.refused")
-    /// The keyholder opened a connection to a provider.
+    /// The keyholder opened (or failed to open) a TCP connection to a provider.
     public static let egressConnect = AuditKind(known: "egress.connect")
+    /// The keyholder sent a request to a provider and got an answer (one per request; connections are pooled).
+    public static let egressRequest = AuditKind(known: "egress.request")
     /// The keyholder refused a connection.
     public static let egressRefused = AuditKind(known: "egress.refused")
     /// The supervisor restarted the keyholder.

@@ -262,7 +262,7 @@ def test_attempts_and_operator_actions_land_in_a_verifiable_audit_log(attacked) 
     wanted = {"unknown_provider", "path_refused", "headers_stripped", "link_secret_refused"}
     assert wait_until(lambda: wanted <= reasons(), timeout=10), reasons()
     kinds = {r["kind"] for r in records()}
-    assert {"key.added", "token.minted", "config.loaded", "egress.connect"} <= kinds
+    assert {"key.added", "token.minted", "config.loaded", "egress.connect", "egress.request"} <= kinds
     # The front's connection attempts were refused by its sandbox, and it says so (through the keyholder).
     def blocked() -> list[dict]:
         return [r for r in records() if r["kind"] == "sandbox.blocked"]

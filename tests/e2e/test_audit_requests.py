@@ -155,6 +155,27 @@ def test_metrics_show_both_processes(running) -> None:
     assert running["token"]["token"] not in text
 
 
+def test_each_provider_connection_is_recorded_once_however_many_requests_use_it(running) -> None:
+    body = json.dumps({"model": "llama-3.1-8b", "messages": [{"role": "user", "content": "pooled"}]}).encode()
+    ids = []
+    for _ in range(5):
+        response = post(running, "/v1/chat/completions", body, running["token"]["token"])
+        assert response.status_code == 200
+        ids.append(response.headers["x-request-id"])
+    record_for(running["state"], "request", ids[-1])
+    assert wait_until(lambda: len([r for r in records(running["state"]) if r["kind"] == "egress.request"
+                                   and r["fields"]["provider"] == "local-vllm"]) >= 5, timeout=10)
+    opened = [r for r in records(running["state"]) if r["kind"] == "egress.connect"]
+    assert opened, "connections to providers are recorded"
+    assert all(r["actor"] == "keyholder" and r["fields"]["event"] == "opened" for r in opened)
+    assert all(r["fields"]["target"].startswith("http://127.0.0.1:") for r in opened), opened
+    # Requests reuse pooled connections: far fewer connections than requests.
+    requests = [r for r in records(running["state"]) if r["kind"] == "egress.request"]
+    assert len(opened) < len(requests), (len(opened), len(requests))
+    text = httpx.get(running["base_url"] + "/metrics", timeout=10).text
+    assert any(line.startswith('gatehouse_egress_connections_total{event="opened"} ') for line in text.splitlines())
+
+
 def test_the_log_with_the_front_records_verifies(running) -> None:
     assert wait_until(lambda: any(r["actor"] == "front" for r in records(running["state"])), timeout=10)
     verified = subprocess.run([GATEHOUSE_BIN, "audit", "verify", "--state", running["state"]], capture_output=True,
