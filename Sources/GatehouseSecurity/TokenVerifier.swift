@@ -14,6 +14,8 @@ public struct TokenVerifier: Sendable {
     public let audience: String
     /// How far `exp` and `nbf` may be off, in seconds, to absorb clock skew.
     public let leeway: TimeInterval
+    /// Tokens this verifier has already checked (see ``VerifiedTokenCache``).
+    let cache = VerifiedTokenCache()
 
     /// A verifier trusting `publicKeys`, indexed by key id.
     public init(
@@ -71,6 +73,21 @@ public struct TokenVerifier: Sendable {
     /// Order: size and shape, header, key lookup, signature, then claims (types, issuer, time window, audience).
     public func verify(_ token: some StringProtocol, now: Date = Date()) throws(TokenError) -> Principal {
         guard token.utf8.count <= TokenFormat.maximumLength else { throw .malformed }
+        let key = VerifiedTokenCache.key(token)
+        let current = now.timeIntervalSince1970
+        if let entry = cache.lookup(key) {
+            // The signature and claims were verified before; only the time window can have changed.
+            guard entry.principal.expiresAt.timeIntervalSince1970 > current - leeway else { throw .expired }
+            guard entry.notBefore <= current + leeway else { throw .notYetValid }
+            return entry.principal
+        }
+        let (principal, notBefore) = try verifyUncached(token, now: current)
+        cache.store(key, .init(principal: principal, notBefore: notBefore))
+        return principal
+    }
+
+    /// The full check: shape, header, key, signature, claims and time window.
+    func verifyUncached(_ token: some StringProtocol, now current: TimeInterval) throws(TokenError) -> (Principal, TimeInterval) {
         let bytes = Array(token.utf8)
         let parts = bytes.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
         guard parts.count == 3, let headerData = Base64URL.decode(parts[0]) else { throw .malformed }
@@ -93,12 +110,11 @@ public struct TokenVerifier: Sendable {
             !claims.models.isEmpty, claims.models.allSatisfy({ ModelPattern($0) != nil }),
             claims.iat <= claims.exp, claims.nbf <= claims.exp
         else { throw .invalidClaims }
-        let current = now.timeIntervalSince1970
         guard TimeInterval(claims.exp) > current - leeway else { throw .expired }
         guard TimeInterval(claims.nbf) <= current + leeway else { throw .notYetValid }
         guard claims.aud == audience else { throw .wrongAudience }
 
-        return Principal(
+        let principal = Principal(
             subject: claims.sub,
             tokenID: claims.jti,
             modelPatterns: claims.models,
@@ -106,6 +122,7 @@ public struct TokenVerifier: Sendable {
             expiresAt: Date(timeIntervalSince1970: TimeInterval(claims.exp)),
             keyID: kid
         )
+        return (principal, TimeInterval(claims.nbf))
     }
 
     /// Accepts exactly `{"alg":"EdDSA","typ":"JWT","kid":…}` (any member order) and returns the kid.

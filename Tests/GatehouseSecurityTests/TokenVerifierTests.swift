@@ -301,3 +301,49 @@ struct TokenVerifierTests {
             ])
     }
 }
+
+@Suite("Verified token cache")
+struct VerifiedTokenCacheTests {
+    @Test("a token verified once is served from the cache, with its time window checked on every hit")
+    func hits() throws {
+        let (authority, verifier) = makeAuthority()
+        let minted = try authority.mint(subject: "alice", models: ["*"], ttl: 600, now: referenceNow)
+        #expect(try verifier.verify(minted.token, now: referenceNow).tokenID == minted.tokenID)
+        #expect(verifier.cache.count == 1)
+        #expect(try verifier.verify(minted.token, now: referenceNow.addingTimeInterval(10)).tokenID == minted.tokenID)
+        #expect(verifier.cache.count == 1)
+        #expect(throws: TokenError.expired) {
+            try verifier.verify(minted.token, now: referenceNow.addingTimeInterval(600 + verifier.leeway + 1))
+        }
+        #expect(throws: TokenError.notYetValid) {
+            try verifier.verify(minted.token, now: referenceNow.addingTimeInterval(-verifier.leeway - 5))
+        }
+    }
+
+    @Test("a token differing by one byte from a cached one is verified in full, and refused")
+    func forgeryMisses() throws {
+        let (authority, verifier) = makeAuthority()
+        let minted = try authority.mint(subject: "alice", models: ["*"], ttl: 600, now: referenceNow)
+        _ = try verifier.verify(minted.token, now: referenceNow)
+        var bytes = Array(minted.token.utf8)
+        let index = bytes.count - 10
+        bytes[index] = bytes[index] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
+        #expect(throws: TokenError.badSignature) {
+            try verifier.verify(String(decoding: bytes, as: UTF8.self), now: referenceNow)
+        }
+        #expect(verifier.cache.count == 1)
+    }
+
+    @Test("refused tokens are never cached, and a full cache starts over")
+    func capacity() throws {
+        let cache = VerifiedTokenCache(capacity: 2)
+        let principal = Principal(
+            subject: "s", tokenID: "t", modelPatterns: ["*"], issuedAt: referenceNow, expiresAt: referenceNow, keyID: nil)
+        for token in ["a", "b", "c"] { cache.store(VerifiedTokenCache.key(token), .init(principal: principal, notBefore: 0)) }
+        #expect(cache.count == 1)
+        #expect(cache.lookup(VerifiedTokenCache.key("c")) != nil)
+        let (_, verifier) = makeAuthority()
+        #expect(throws: TokenError.self) { try verifier.verify("x.y.z", now: referenceNow) }
+        #expect(verifier.cache.count == 0)
+    }
+}
