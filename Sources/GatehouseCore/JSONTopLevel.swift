@@ -5,6 +5,11 @@ import NIOCore
 /// byte unchanged. Rejects duplicate top-level keys: a body whose `model` or
 /// `stream` appears twice could be read one way by the gateway and another way by
 /// the provider, which would bypass the model scope check.
+///
+/// The scan is a full RFC 8259 validation (structure, strings and their escapes,
+/// UTF-8, numbers, literals, nothing after the object) that builds no values: a body
+/// that passes is one any JSON parser reads, so what goes upstream is well-formed and
+/// the gateway and the provider see the same members.
 public struct JSONTopLevel: Sendable {
     public struct Member: Sendable {
         public var key: String
@@ -16,130 +21,328 @@ public struct JSONTopLevel: Sendable {
 
     public enum ScanError: Error, Equatable {
         case notAnObject
-        case malformed
+        /// Not JSON; `offset` is the byte at which the scan gave up.
+        case malformed(offset: Int)
         case duplicateKey(String)
     }
 
     public init(scanning bytes: some Collection<UInt8>) throws(ScanError) {
-        var scanner = Scanner(bytes: Array(bytes))
-        members = try scanner.scanObject()
+        let scanned: Result<[Member], ScanError>? = bytes.withContiguousStorageIfAvailable { buffer in
+            Result { () throws(ScanError) in try Self.scan(UnsafeRawBufferPointer(buffer)) }
+        }
+        if let scanned {
+            members = try scanned.get()
+        } else {
+            members = try Array(bytes).withUnsafeBytes { buffer in
+                Result { () throws(ScanError) in try Self.scan(buffer) }
+            }.get()
+        }
+    }
+
+    public init(scanning buffer: ByteBuffer) throws(ScanError) {
+        members = try buffer.withUnsafeReadableBytes { bytes in
+            Result { () throws(ScanError) in try Self.scan(bytes) }
+        }.get()
+    }
+
+    static func scan(_ bytes: UnsafeRawBufferPointer) throws(ScanError) -> [Member] {
+        var scanner = Scanner(bytes: bytes)
+        let members = try scanner.scanTopLevelObject()
+        scanner.skipWhitespace()
+        guard scanner.index == bytes.count else { throw .malformed(offset: scanner.index) }
+        return members
+    }
+
+    /// Checks that `bytes` is exactly one JSON document (any value), without building it.
+    public static func validate(_ buffer: ByteBuffer) throws(ScanError) {
+        try buffer.withUnsafeReadableBytes { bytes in
+            Result { () throws(ScanError) in
+                var scanner = Scanner(bytes: bytes)
+                scanner.skipWhitespace()
+                try scanner.skipValue(depth: 0)
+                scanner.skipWhitespace()
+                guard scanner.index == bytes.count else { throw ScanError.malformed(offset: scanner.index) }
+            }
+        }.get()
     }
 
     public func member(_ key: String) -> Member? { members.first { $0.key == key } }
 
+    /// The decoded value of one top-level member (a small parse of just its bytes), or nil if absent.
+    public func value(of key: String, in buffer: ByteBuffer) -> JSONValue? {
+        guard let member = member(key),
+            let slice = buffer.getSlice(at: buffer.readerIndex + member.valueRange.lowerBound, length: member.valueRange.count)
+        else { return nil }
+        // The common small cases without a parser: literals and strings without escapes.
+        let simple: JSONValue? = slice.withUnsafeReadableBytes { bytes in
+            switch bytes.first {
+            case UInt8(ascii: "t"): return .bool(true)
+            case UInt8(ascii: "f"): return .bool(false)
+            case UInt8(ascii: "n"): return .null
+            case UInt8(ascii: "\""):
+                let inner = UnsafeRawBufferPointer(rebasing: bytes[1..<(bytes.count - 1)])
+                return inner.contains(UInt8(ascii: "\\")) ? nil : .string(String(decoding: inner, as: UTF8.self))
+            default: return nil
+            }
+        }
+        return simple ?? (try? JSONValue.decode(slice))
+    }
+
     /// Returns a copy of `buffer` with the value of top-level `key` replaced by `json`
     /// (already-encoded JSON text), or with the member appended if absent.
     public func replacing(_ key: String, with json: String, in buffer: ByteBuffer) -> ByteBuffer {
-        let bytes = Array(buffer.readableBytesView)
         var output = ByteBuffer()
-        output.reserveCapacity(bytes.count + json.utf8.count + key.utf8.count + 4)
+        output.reserveCapacity(buffer.readableBytes + json.utf8.count + key.utf8.count + 4)
+        let start = buffer.readerIndex
         if let member = member(key) {
-            output.writeBytes(bytes[..<member.valueRange.lowerBound])
+            output.writeImmutableBuffer(buffer.getSlice(at: start, length: member.valueRange.lowerBound)!)
             output.writeString(json)
-            output.writeBytes(bytes[member.valueRange.upperBound...])
-        } else if let close = bytes.lastIndex(of: UInt8(ascii: "}")) {
-            output.writeBytes(bytes[..<close])
+            output.writeImmutableBuffer(
+                buffer.getSlice(at: start + member.valueRange.upperBound, length: buffer.readableBytes - member.valueRange.upperBound)!)
+        } else if let close = buffer.readableBytesView.lastIndex(of: UInt8(ascii: "}")) {
+            output.writeImmutableBuffer(buffer.getSlice(at: start, length: close - start)!)
             output.writeString(members.isEmpty ? "" : ",")
             output.writeString("\"\(key)\":\(json)")
-            output.writeBytes(bytes[close...])
+            output.writeImmutableBuffer(buffer.getSlice(at: close, length: buffer.writerIndex - close)!)
         }
         return output
     }
 
-    private struct Scanner {
-        let bytes: [UInt8]
+    struct Scanner {
+        let bytes: UnsafeRawBufferPointer
         var index = 0
 
-        mutating func skipWhitespace() {
-            while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
+        static let maximumDepth = 512
+
+        init(bytes: UnsafeRawBufferPointer) {
+            self.bytes = bytes
         }
 
-        mutating func scanObject() throws(ScanError) -> [Member] {
+        var malformed: ScanError { .malformed(offset: index) }
+
+        mutating func skipWhitespace() {
+            while index < bytes.count {
+                switch bytes[index] {
+                case 0x20, 0x09, 0x0A, 0x0D: index += 1
+                default: return
+                }
+            }
+        }
+
+        /// Expects `byte` after optional whitespace and steps over it.
+        mutating func expect(_ byte: UInt8) throws(ScanError) {
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == byte else { throw malformed }
+            index += 1
+        }
+
+        mutating func scanTopLevelObject() throws(ScanError) -> [Member] {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "{") else { throw .notAnObject }
             index += 1
             var members: [Member] = []
             var seen = Set<String>()
             skipWhitespace()
-            if index < bytes.count, bytes[index] == UInt8(ascii: "}") { return [] }
+            if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
+                index += 1
+                return []
+            }
             while true {
                 skipWhitespace()
                 let keyStart = index
                 try skipString()
-                let key = try decodeKey(bytes[keyStart..<index])
+                let key = try decodeKey(keyStart..<index)
                 guard seen.insert(key).inserted else { throw .duplicateKey(key) }
-                skipWhitespace()
-                guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw .malformed }
-                index += 1
+                try expect(UInt8(ascii: ":"))
                 skipWhitespace()
                 let valueStart = index
-                try skipValue(depth: 0)
+                try skipValue(depth: 1)
                 members.append(Member(key: key, valueRange: valueStart..<index))
                 skipWhitespace()
-                guard index < bytes.count else { throw .malformed }
+                guard index < bytes.count else { throw malformed }
                 if bytes[index] == UInt8(ascii: ",") {
                     index += 1
                     continue
                 }
-                guard bytes[index] == UInt8(ascii: "}") else { throw .malformed }
+                guard bytes[index] == UInt8(ascii: "}") else { throw malformed }
+                index += 1
                 return members
             }
         }
 
-        func decodeKey(_ raw: ArraySlice<UInt8>) throws(ScanError) -> String {
-            let inner = raw.dropFirst().dropLast()
+        func decodeKey(_ range: Range<Int>) throws(ScanError) -> String {
+            let inner = UnsafeRawBufferPointer(rebasing: bytes[(range.lowerBound + 1)..<(range.upperBound - 1)])
             if !inner.contains(UInt8(ascii: "\\")) { return String(decoding: inner, as: UTF8.self) }
-            guard let value = JSONValue.parse(String(decoding: raw, as: UTF8.self)), let key = value.stringValue else {
-                throw .malformed
-            }
+            guard let value = JSONValue.parse(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[range]), as: UTF8.self)),
+                let key = value.stringValue
+            else { throw .malformed(offset: range.lowerBound) }
             return key
         }
 
+        mutating func skipValue(depth: Int) throws(ScanError) {
+            guard depth < Self.maximumDepth, index < bytes.count else { throw malformed }
+            switch bytes[index] {
+            case UInt8(ascii: "\""): try skipString()
+            case UInt8(ascii: "{"): try skipObject(depth: depth + 1)
+            case UInt8(ascii: "["): try skipArray(depth: depth + 1)
+            case UInt8(ascii: "t"): try skipLiteral("true")
+            case UInt8(ascii: "f"): try skipLiteral("false")
+            case UInt8(ascii: "n"): try skipLiteral("null")
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): try skipNumber()
+            default: throw malformed
+            }
+        }
+
+        mutating func skipObject(depth: Int) throws(ScanError) {
+            index += 1
+            skipWhitespace()
+            if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
+                index += 1
+                return
+            }
+            while true {
+                skipWhitespace()
+                try skipString()
+                try expect(UInt8(ascii: ":"))
+                skipWhitespace()
+                try skipValue(depth: depth)
+                skipWhitespace()
+                guard index < bytes.count else { throw malformed }
+                switch bytes[index] {
+                case UInt8(ascii: ","): index += 1
+                case UInt8(ascii: "}"):
+                    index += 1
+                    return
+                default: throw malformed
+                }
+            }
+        }
+
+        mutating func skipArray(depth: Int) throws(ScanError) {
+            index += 1
+            skipWhitespace()
+            if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
+                index += 1
+                return
+            }
+            while true {
+                skipWhitespace()
+                try skipValue(depth: depth)
+                skipWhitespace()
+                guard index < bytes.count else { throw malformed }
+                switch bytes[index] {
+                case UInt8(ascii: ","): index += 1
+                case UInt8(ascii: "]"):
+                    index += 1
+                    return
+                default: throw malformed
+                }
+            }
+        }
+
+        mutating func skipLiteral(_ literal: StaticString) throws(ScanError) {
+            let count = literal.utf8CodeUnitCount
+            guard index + count <= bytes.count else { throw malformed }
+            for offset in 0..<count where bytes[index + offset] != literal.utf8Start[offset] { throw malformed }
+            index += count
+        }
+
+        mutating func skipDigits() throws(ScanError) {
+            let start = index
+            while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) { index += 1 }
+            guard index > start else { throw malformed }
+        }
+
+        mutating func skipNumber() throws(ScanError) {
+            if bytes[index] == UInt8(ascii: "-") { index += 1 }
+            guard index < bytes.count else { throw malformed }
+            if bytes[index] == UInt8(ascii: "0") {
+                index += 1
+            } else {
+                try skipDigits()
+            }
+            if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
+                index += 1
+                try skipDigits()
+            }
+            if index < bytes.count, bytes[index] | 0x20 == UInt8(ascii: "e") {
+                index += 1
+                if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
+                try skipDigits()
+            }
+        }
+
+        /// A string: escapes must be JSON's, no raw control characters, valid UTF-8.
         mutating func skipString() throws(ScanError) {
-            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw .malformed }
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw malformed }
             index += 1
             while index < bytes.count {
-                switch bytes[index] {
-                case UInt8(ascii: "\\"): index += 2
+                let byte = bytes[index]
+                switch byte {
                 case UInt8(ascii: "\""):
                     index += 1
                     return
-                default: index += 1
+                case UInt8(ascii: "\\"):
+                    try skipEscape()
+                case 0x00..<0x20:
+                    throw malformed
+                case 0x20..<0x80:
+                    index += 1
+                default:
+                    try skipUTF8Sequence(lead: byte)
                 }
             }
-            throw .malformed
+            throw malformed
         }
 
-        mutating func skipValue(depth: Int) throws(ScanError) {
-            guard depth < 512, index < bytes.count else { throw .malformed }
+        mutating func skipEscape() throws(ScanError) {
+            index += 1
+            guard index < bytes.count else { throw malformed }
             switch bytes[index] {
-            case UInt8(ascii: "\""):
-                try skipString()
-            case UInt8(ascii: "{"), UInt8(ascii: "["):
-                let close = bytes[index] == UInt8(ascii: "{") ? UInt8(ascii: "}") : UInt8(ascii: "]")
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+                UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
                 index += 1
-                while true {
-                    skipWhitespace()
-                    guard index < bytes.count else { throw .malformed }
-                    if bytes[index] == close {
-                        index += 1
-                        return
-                    }
-                    if bytes[index] == UInt8(ascii: ",") || bytes[index] == UInt8(ascii: ":") {
-                        index += 1
-                        continue
-                    }
-                    try skipValue(depth: depth + 1)
-                }
+            case UInt8(ascii: "u"):
+                guard index + 4 < bytes.count else { throw malformed }
+                for offset in 1...4 where !Self.isHexDigit(bytes[index + offset]) { throw malformed }
+                index += 5
             default:
-                let start = index
-                while index < bytes.count,
-                    ![UInt8(ascii: ","), UInt8(ascii: "}"), UInt8(ascii: "]"), 0x20, 0x09, 0x0A, 0x0D].contains(bytes[index])
-                {
-                    index += 1
-                }
-                guard index > start else { throw .malformed }
+                throw malformed
             }
+        }
+
+        static func isHexDigit(_ byte: UInt8) -> Bool {
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "f"), UInt8(ascii: "A")...UInt8(ascii: "F"): true
+            default: false
+            }
+        }
+
+        /// One multi-byte UTF-8 sequence (RFC 3629: no overlongs, no surrogates, at most U+10FFFF).
+        mutating func skipUTF8Sequence(lead: UInt8) throws(ScanError) {
+            let length: Int
+            var secondRange: ClosedRange<UInt8> = 0x80...0xBF
+            switch lead {
+            case 0xC2...0xDF: length = 2
+            case 0xE0:
+                length = 3
+                secondRange = 0xA0...0xBF
+            case 0xE1...0xEC, 0xEE...0xEF: length = 3
+            case 0xED:
+                length = 3
+                secondRange = 0x80...0x9F
+            case 0xF0:
+                length = 4
+                secondRange = 0x90...0xBF
+            case 0xF1...0xF3: length = 4
+            case 0xF4:
+                length = 4
+                secondRange = 0x80...0x8F
+            default: throw malformed
+            }
+            guard index + length <= bytes.count, secondRange.contains(bytes[index + 1]) else { throw malformed }
+            for offset in 2..<length where !(0x80...0xBF).contains(bytes[index + offset]) { throw malformed }
+            index += length
         }
     }
 }

@@ -159,8 +159,8 @@ public struct Gateway: Sendable {
     static let routingOverrideHeaders = ["x-base-url", "x-api-base", "x-gatehouse-base-url", "x-provider-url", "x-api-key-override"]
 
     /// Fails closed on any attempt to choose where the request goes or which key it carries.
-    func refuseRoutingOverrides(_ request: Request, body: JSONValue) throws {
-        if let field = body.objectValue?.keys.first(where: { Self.routingOverrideFields.contains($0) }) {
+    func refuseRoutingOverrides(_ request: Request, members: JSONTopLevel) throws {
+        if let field = members.members.first(where: { Self.routingOverrideFields.contains($0.key) })?.key {
             logger.warning("caller tried to choose the upstream", metadata: ["gatehouse.refusal.field": .string(field)])
             throw GatewayError(
                 .invalidRequest, "The field '\(field)' is not accepted: callers cannot choose the provider URL or key.",
@@ -174,6 +174,27 @@ public struct Gateway: Sendable {
                     code: "routing_override_refused", param: name)
             }
         }
+    }
+
+    /// Scans a request body: a JSON object without repeated top-level fields (fully validated, not decoded).
+    static func scanBody(_ body: ByteBuffer) throws -> JSONTopLevel {
+        do {
+            return try JSONTopLevel(scanning: body)
+        } catch .duplicateKey(let key) {
+            throw GatewayError(.invalidRequest, "The request body repeats the field '\(key)'.", code: "duplicate_field", param: key)
+        } catch .notAnObject {
+            throw GatewayError(.invalidRequest, "The request body must be a JSON object.", code: "invalid_json")
+        } catch .malformed(let offset) {
+            throw GatewayError.invalidJSON("malformed at byte \(offset)")
+        }
+    }
+
+    /// The `model` member: present, a non-empty string.
+    static func model(in members: JSONTopLevel, body: ByteBuffer) throws -> String {
+        guard let value = members.value(of: "model", in: body), value != .null else { throw GatewayError.missingField("model") }
+        guard let model = value.stringValue else { throw GatewayError.invalidField("model", "expected a string") }
+        guard !model.isEmpty else { throw GatewayError.missingField("model") }
+        return model
     }
 
     // MARK: Logging and errors

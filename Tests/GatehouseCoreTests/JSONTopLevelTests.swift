@@ -1,3 +1,4 @@
+import Foundation
 import GatehouseCore
 import NIOCore
 import Testing
@@ -34,5 +35,77 @@ struct JSONTopLevelTests {
     @Test("rejects what is not an object", arguments: ["[]", "\"model\"", "{\"a\":", "{\"a\" 1}", ""])
     func notObjects(json: String) {
         #expect(throws: JSONTopLevel.ScanError.self) { try JSONTopLevel(scanning: Array(json.utf8)) }
+    }
+}
+
+@Suite("Strict JSON scanning")
+struct JSONStrictScanTests {
+    static let valid = [
+        #"{}"#, #" {"a" : [1, -0, 0.5, -1.25e+10, 3E-2, true, false, null, {"b": []}] } "#,
+        #"{"s":"tab\t newline\n quote\" slash\/ unicode\u00e9 \ud83d\ude00 é 😀"}"#, "{\"x\":\"\u{7f}\"}",
+    ]
+    static let invalid = [
+        #"{"a":1} x"#, #"{"a":1}}"#, #"{"a":[1,]}"#, #"{"a":1,}"#, #"{"a":01}"#, #"{"a":1.}"#, #"{"a":.5}"#,
+        #"{"a":tru}"#, #"{"a":nul}"#, #"{"a":[1:2]}"#, #"{"a":{"b" 1}}"#, #"{"a":{1:2}}"#, #"{"a":"\x"}"#,
+        #"{"a":"\u12G4"}"#, #"{"a":+1}"#, #"{"a":1e}"#, #"{"a":-}"#, #"{"a":[}"#, #"{"a":"unterminated}"#,
+        "{\"a\":\"raw\ncontrol\"}", #"{"a":NaN}"#, #"{"a":'x'}"#,
+    ]
+
+    @Test("accepts valid JSON objects", arguments: valid)
+    func accepts(json: String) throws {
+        _ = try JSONTopLevel(scanning: ByteBuffer(string: json))
+        try JSONTopLevel.validate(ByteBuffer(string: json))
+    }
+
+    @Test("refuses what a JSON parser would refuse", arguments: invalid)
+    func refuses(json: String) {
+        #expect(throws: JSONTopLevel.ScanError.self) { try JSONTopLevel(scanning: ByteBuffer(string: json)) }
+        #expect(throws: JSONTopLevel.ScanError.self) { try JSONTopLevel.validate(ByteBuffer(string: json)) }
+    }
+
+    @Test("refuses invalid UTF-8: overlongs, surrogates, stray continuation bytes, truncated sequences", arguments: [
+        [0xC0, 0x80], [0xED, 0xA0, 0x80], [0x80], [0xE2, 0x82], [0xF4, 0x90, 0x80, 0x80], [0xFF],
+    ] as [[UInt8]])
+    func refusesBadUTF8(bytes: [UInt8]) {
+        let json = Array(#"{"a":""#.utf8) + bytes + Array(#""}"#.utf8)
+        #expect(throws: JSONTopLevel.ScanError.self) { try JSONTopLevel(scanning: json) }
+    }
+
+    @Test("refuses nesting deeper than 512")
+    func depth() {
+        let deep = "{\"a\":" + String(repeating: "[", count: 600) + String(repeating: "]", count: 600) + "}"
+        #expect(throws: JSONTopLevel.ScanError.self) { try JSONTopLevel(scanning: ByteBuffer(string: deep)) }
+        let fine = "{\"a\":" + String(repeating: "[", count: 100) + String(repeating: "]", count: 100) + "}"
+        #expect((try? JSONTopLevel(scanning: ByteBuffer(string: fine))) != nil)
+    }
+
+    /// One way only: Foundation's parser also accepts trailing commas (`{"a":1,}`), which RFC 8259 does not.
+    @Test("never accepts a generated document Foundation's parser refuses")
+    func differential() throws {
+        let pieces = ["{", "}", "[", "]", ",", ":", "\"k\"", "1", "-2.5", "true", "null", " ", "\"\\n\"", "0", "\"é\""]
+        var documents: [String] = [""]
+        for _ in 0..<4 { documents += documents.flatMap { prefix in pieces.map { prefix + $0 } } }
+        for middle in Set(documents) {
+            let text = "{\"m\":" + middle + "}"
+            let ours = (try? JSONTopLevel(scanning: ByteBuffer(string: text))) != nil
+            let foundation = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) != nil
+            if ours { #expect(foundation, "\(text)") }
+        }
+    }
+}
+
+@Suite("Top-level member values")
+struct JSONTopLevelValueTests {
+    @Test("decodes single members, with and without escapes")
+    func values() throws {
+        let body = ByteBuffer(string: #"{"model":"gpt-4o","stream":true,"x":false,"n":null,"e":"a\"b\u00e9","o":{"k":[1]}}"#)
+        let members = try JSONTopLevel(scanning: body)
+        #expect(members.value(of: "model", in: body) == .string("gpt-4o"))
+        #expect(members.value(of: "stream", in: body) == .bool(true))
+        #expect(members.value(of: "x", in: body) == .bool(false))
+        #expect(members.value(of: "n", in: body) == .null)
+        #expect(members.value(of: "e", in: body) == .string("a\"bé"))
+        #expect(members.value(of: "o", in: body)?["k"]?.arrayValue?.first?.intValue == 1)
+        #expect(members.value(of: "absent", in: body) == nil)
     }
 }

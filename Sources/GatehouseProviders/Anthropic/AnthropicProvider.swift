@@ -45,9 +45,10 @@ public struct AnthropicProvider: PassThroughProvider {
         return try AnthropicResponseMapping.decode(value, deployment: deployment)
     }
 
+    /// The usage of a complete answer; decodes only its top-level `usage` member.
     public func usage(inResponse body: ByteBuffer) -> Usage? {
-        guard let value = try? JSONValue.decode(body) else { return nil }
-        return AnthropicResponseMapping.decodeUsage(value["usage"])
+        guard let members = try? JSONTopLevel(scanning: body) else { return nil }
+        return AnthropicResponseMapping.decodeUsage(members.value(of: "usage", in: body))
     }
 
     public func makeStreamDecoder(deployment: Deployment) -> any ProviderStreamDecoder {

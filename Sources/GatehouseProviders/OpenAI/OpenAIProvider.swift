@@ -31,9 +31,10 @@ public struct OpenAIProvider: PassThroughProvider, EmbeddingProvider {
         return try OpenAIResponseMapping.decode(value, deployment: deployment)
     }
 
+    /// The usage of a complete answer; decodes only its top-level `usage` member.
     public func usage(inResponse body: ByteBuffer) -> Usage? {
-        guard let value = try? JSONValue.decode(body) else { return nil }
-        return OpenAIResponseMapping.decodeUsage(value["usage"])
+        guard let members = try? JSONTopLevel(scanning: body) else { return nil }
+        return OpenAIResponseMapping.decodeUsage(members.value(of: "usage", in: body))
     }
 
     public func makeStreamDecoder(deployment: Deployment) -> any ProviderStreamDecoder {

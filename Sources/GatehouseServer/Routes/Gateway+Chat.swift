@@ -13,26 +13,25 @@ extension Gateway {
             let principal = try authenticate(request, exchange: &exchange)
             let body = try await readBody(request)
             exchange.digestPrompt(body)
-            let value = try JSONValue.decode(body)
-            try refuseRoutingOverrides(request, body: value)
-            let members: JSONTopLevel
-            do {
-                members = try JSONTopLevel(scanning: body.readableBytesView)
-            } catch .duplicateKey(let key) {
-                throw GatewayError(.invalidRequest, "The request body repeats the field '\(key)'.", code: "duplicate_field", param: key)
-            } catch {
-                throw GatewayError(.invalidRequest, "The request body must be a JSON object.", code: "invalid_json")
-            }
-            guard let model = value["model"]?.stringValue, !model.isEmpty else { throw GatewayError.missingField("model") }
+            // Scanned, not decoded: a pass-through needs only the model and the stream flags,
+            // and a translation decodes the body itself.
+            let members = try Self.scanBody(body)
+            try refuseRoutingOverrides(request, members: members)
+            let model = try Self.model(in: members, body: body)
             exchange.model = model
-            let stream = try JSONObjectReader(value, path: "").bool("stream") ?? false
+            let stream: Bool
+            switch members.value(of: "stream", in: body) {
+            case nil, .null?: stream = false
+            case .bool(let flag)?: stream = flag
+            default: throw GatewayError.invalidField("stream", "expected a boolean")
+            }
             let deployment = try authorize(model: model, principal: principal, exchange: exchange)
             exchange.deployment = deployment
             let provider = ProviderRegistry.chatProvider(for: deployment.kind)
             if provider.dialect == dialect.wire, let passThrough = provider as? any PassThroughProvider {
                 exchange.mode = "pass-through"
                 return try await forward(
-                    request, body: body, members: members, value: value, stream: stream, deployment: deployment,
+                    request, body: body, members: members, stream: stream, deployment: deployment,
                     provider: passThrough, exchange: exchange)
             }
             let chat: ChatRequest

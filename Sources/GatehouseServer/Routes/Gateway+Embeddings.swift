@@ -13,21 +13,15 @@ extension Gateway {
             let principal = try authenticate(request, exchange: &exchange)
             let body = try await readBody(request)
             exchange.digestPrompt(body)
-            let value = try JSONValue.decode(body)
-            try refuseRoutingOverrides(request, body: value)
-            guard let model = value["model"]?.stringValue, !model.isEmpty else { throw GatewayError.missingField("model") }
+            let members = try Self.scanBody(body)
+            try refuseRoutingOverrides(request, members: members)
+            let model = try Self.model(in: members, body: body)
             exchange.model = model
             let deployment = try authorize(model: model, principal: principal, exchange: exchange)
             exchange.deployment = deployment
             let chatProvider = ProviderRegistry.chatProvider(for: deployment.kind)
             if deployment.kind.dialect == .openAI {
                 exchange.mode = "pass-through"
-                let members: JSONTopLevel
-                do {
-                    members = try JSONTopLevel(scanning: body.readableBytesView)
-                } catch {
-                    throw GatewayError(.invalidRequest, "The request body must be a JSON object without repeated fields.", code: "invalid_json")
-                }
                 let outbound = members.replacing("model", with: JSONValue.string(deployment.upstreamModel).compactText(), in: body)
                 let upstream = try await egress.send(
                     EgressRequest(
@@ -35,7 +29,7 @@ extension Gateway {
                         body: outbound))
                 guard (200..<300).contains(upstream.status) else { throw await upstreamError(upstream, provider: chatProvider) }
                 let answer = try await readUpstreamBody(upstream)
-                if let tokens = (try? JSONValue.decode(answer))?["usage"]?["prompt_tokens"]?.intValue {
+                if let tokens = (try? JSONTopLevel(scanning: answer))?.value(of: "usage", in: answer)?["prompt_tokens"]?.intValue {
                     exchange.usage = Usage(promptTokens: tokens, completionTokens: 0)
                 }
                 exchange.sent(answer)

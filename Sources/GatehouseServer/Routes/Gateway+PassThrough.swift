@@ -9,17 +9,18 @@ extension Gateway {
     /// name (and, for OpenAI streams, a request for usage the gateway needs for
     /// accounting, whose extra chunk is then hidden from the caller).
     func forward(
-        _ request: Request, body: ByteBuffer, members: JSONTopLevel, value: JSONValue, stream: Bool,
+        _ request: Request, body: ByteBuffer, members: JSONTopLevel, stream: Bool,
         deployment: Deployment, provider: any PassThroughProvider, exchange: Exchange
     ) async throws -> Response {
         var exchange = exchange
         var outbound = members.replacing("model", with: JSONValue.string(deployment.upstreamModel).compactText(), in: body)
         var hideUsageChunk = false
-        if stream, exchange.dialect == .openAI, value["stream_options"]?["include_usage"]?.boolValue != true {
+        let streamOptions = stream ? members.value(of: "stream_options", in: body) : nil
+        if stream, exchange.dialect == .openAI, streamOptions?["include_usage"]?.boolValue != true {
             hideUsageChunk = true
-            var options = value["stream_options"]?.objectValue ?? [:]
+            var options = streamOptions?.objectValue ?? [:]
             options["include_usage"] = .bool(true)
-            let rescanned = try JSONTopLevel(scanning: outbound.readableBytesView)
+            let rescanned = try JSONTopLevel(scanning: outbound)
             outbound = rescanned.replacing("stream_options", with: JSONValue.object(options).compactText(), in: outbound)
         }
         var callerHeaders: [(name: String, value: String)] = []
@@ -35,8 +36,8 @@ extension Gateway {
         if !stream {
             let answer = try await readUpstreamBody(upstream)
             // Forwarded as received, but only if it is a complete JSON document: a truncated
-            // answer must not reach the caller as a 200.
-            guard (try? JSONValue.decode(answer)) != nil else {
+            // answer must not reach the caller as a 200. (Validated, not decoded.)
+            guard (try? JSONTopLevel.validate(answer)) != nil else {
                 throw GatewayError(.upstreamFailure, "The provider returned a malformed response.", code: "upstream_malformed")
             }
             exchange.usage = provider.usage(inResponse: answer)
