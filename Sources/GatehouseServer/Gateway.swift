@@ -199,7 +199,11 @@ public struct Gateway: Sendable {
 
     // MARK: Logging and errors
 
+    /// Ends a request: counts it, records it in the audit log, and (at `debug` level, off by
+    /// default: the audit record holds the same facts) writes a log line.
     func finish(_ exchange: Exchange, status: Int, error: GatewayError? = nil) {
+        record(exchange, status: status, error: error)
+        guard logger.logLevel <= .debug else { return }
         var metadata: Logger.Metadata = [
             "gatehouse.request.id": .string(exchange.id), "gatehouse.dialect": .string(exchange.dialect.rawValue),
             "gatehouse.status": .stringConvertible(status),
@@ -219,8 +223,7 @@ public struct Gateway: Sendable {
             metadata["gatehouse.usage.completion_tokens"] = .stringConvertible(usage.completionTokens)
         }
         if let error { metadata["gatehouse.error.code"] = .string(error.code) }
-        logger.info("request", metadata: metadata)
-        record(exchange, status: status, error: error)
+        logger.debug("request", metadata: metadata)
     }
 
     /// Counts the request and records its metadata: who, what, where, how it ended, and the
