@@ -13,8 +13,9 @@ import NIOPosix
 
 /// Serves the keyholder on a Unix socket. A connection is accepted only from an allowed
 /// user id (checked with `SO_PEERCRED`) that presents the per-boot secret; it then
-/// carries exactly one egress request. If the front goes away mid-answer, the upstream
-/// request is cancelled.
+/// carries any number of exchanges, one at a time (the front keeps connections open and
+/// reuses them). If the front closes a connection mid-answer, the upstream request is
+/// cancelled.
 ///
 /// Threat assumptions: the socket file is created 0600 in a 0700 directory; any local
 /// process that could still reach it must also know the secret, which only the front
@@ -95,40 +96,36 @@ public struct KeyholderServer: Sendable {
                 }
                 keyholder.metrics.linkConnections.add(["accepted"])
                 try await outbound.write(.helloAccepted)
-                let head: ByteBuffer
-                switch try await frames.next() {
-                case .requestHead(let payload)?: head = payload
-                case .records(let payload)?:
-                    try await outbound.write(.recordsAccepted(acceptRecords(payload)))
-                    return
-                case .metricsRequest?:
-                    try await outbound.write(.metricsReport(ByteBuffer(string: keyholder.metrics.render())))
-                    return
-                default: return
-                }
-                var request = try LinkMessages.decodeRequestHead(head)
-                var body = ByteBuffer()
-                reading: while true {
-                    switch try await frames.next() {
-                    case .requestBody(var chunk)?:
-                        guard body.readableBytes + chunk.readableBytes <= maxRequestBytes else { return }
-                        body.writeBuffer(&chunk)
-                    case .requestEnd?: break reading
-                    default: return
+                // The front closing the connection is how it cancels: stop the request in flight.
+                let inFlight = InFlight()
+                connection.channel.closeFuture.whenComplete { _ in inFlight.cancel() }
+                while let frame = try await frames.next() {
+                    switch frame {
+                    case .requestHead(let head):
+                        var request = try LinkMessages.decodeRequestHead(head)
+                        var body = ByteBuffer()
+                        reading: while true {
+                            switch try await frames.next() {
+                            case .requestBody(var chunk)?:
+                                guard body.readableBytes + chunk.readableBytes <= maxRequestBytes else { return }
+                                body.writeBuffer(&chunk)
+                            case .requestEnd?: break reading
+                            default: return
+                            }
+                        }
+                        if body.readableBytes > 0 { request.body = body }
+                        let complete = request
+                        let task = Task { try await self.forward(complete, to: outbound) }
+                        inFlight.start(task)
+                        defer { inFlight.finish() }
+                        try await task.value
+                    case .records(let payload):
+                        try await outbound.write(.recordsAccepted(acceptRecords(payload)))
+                    case .metricsRequest:
+                        try await outbound.write(.metricsReport(ByteBuffer(string: keyholder.metrics.render())))
+                    default:
+                        return
                     }
-                }
-                if body.readableBytes > 0 { request.body = body }
-                let complete = request
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { try await self.forward(complete, to: outbound) }
-                    group.addTask {
-                        // The front sends nothing more during an exchange: any frame or EOF
-                        // means it has gone, so stop the upstream request.
-                        _ = try? await frames.next()
-                        throw CancellationError()
-                    }
-                    try await group.next()
-                    group.cancelAll()
                 }
             }
         } catch {
@@ -228,6 +225,31 @@ struct PeerCredentials: Sendable {
     var pid: Int32 = 0
     var uid: UInt32 = 0
     var gid: UInt32 = 0
+}
+
+/// The request a connection is serving, cancelled when the connection closes.
+private final class InFlight: @unchecked Sendable {
+    private let lock = NIOLock()
+    private var task: Task<Void, any Error>?
+    private var closed = false
+
+    func start(_ task: Task<Void, any Error>) {
+        let cancelNow = lock.withLock {
+            self.task = task
+            return closed
+        }
+        if cancelNow { task.cancel() }
+    }
+
+    func finish() { lock.withLock { task = nil } }
+
+    func cancel() {
+        let task = lock.withLock {
+            closed = true
+            return self.task
+        }
+        task?.cancel()
+    }
 }
 
 /// Hands the connection's inbound iterator to whichever task reads next. One reader at a time.

@@ -1,19 +1,33 @@
 import GatehouseCore
 import GatehouseSecurity
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// The front's only road out: sends egress requests to the keyholder process over a
 /// Unix socket, authenticated by a per-boot secret. It holds no provider key and
 /// cannot name a host — only a configured provider and a path.
+///
+/// Connections are kept open and reused, one exchange at a time each (see
+/// ``LinkConnection``): the hello and its secret check happen once per connection, not
+/// once per request. A connection whose exchange was abandoned (the caller went away)
+/// is closed rather than reused — closing is how the keyholder learns to cancel the
+/// upstream request.
 public final class KeyholderLink: EgressTransport, Sendable {
     let socketPath: String
     let secret: [UInt8]
+    let maxIdle: Int
 
-    public init(socketPath: String, secret: [UInt8]) {
+    struct Pool {
+        var idle: [LinkConnection] = []
+    }
+
+    private let pool = Mutex(Pool())
+
+    public init(socketPath: String, secret: [UInt8], maxIdle: Int = 64) {
         self.socketPath = socketPath
         self.secret = secret
+        self.maxIdle = maxIdle
     }
 
     /// Largest request body sent in one frame.
@@ -22,6 +36,7 @@ public final class KeyholderLink: EgressTransport, Sendable {
     static let unavailable = GatewayError(
         .upstreamUnavailable, "The gateway's egress is not available; try again shortly.", code: "keyholder_unavailable")
 
+    /// Connected channels, or a refusal as ``unavailable``.
     func connect() async throws -> NIOAsyncChannel<LinkFrame, LinkFrame> {
         do {
             let address = try SocketAddress(unixDomainSocketPath: socketPath)
@@ -39,30 +54,42 @@ public final class KeyholderLink: EgressTransport, Sendable {
         }
     }
 
-    /// Checks that the keyholder answers and accepts this link's secret.
-    public func probe() async -> Bool {
-        guard let channel = try? await connect() else { return false }
-        let secret = self.secret
-        return (try? await channel.executeThenClose { inbound, outbound in
-            try await outbound.write(.hello(secret: secret))
-            var iterator = inbound.makeAsyncIterator()
-            return try await iterator.next() == .helloAccepted
-        }) ?? false
+    /// An idle open connection, or a new one (connected and past the hello).
+    func acquire() async throws -> LinkConnection {
+        while let connection = pool.withLock({ $0.idle.popLast() }) {
+            if connection.isUsable { return connection }
+        }
+        return try await LinkConnection.open(channel: connect(), secret: secret) { [weak self] connection in
+            self?.release(connection)
+        }
     }
 
-    /// Sends one frame after the hello and returns the keyholder's single answer frame.
-    func ask(_ frame: LinkFrame) async throws -> LinkFrame {
-        let channel = try await connect()
-        let secret = self.secret
-        return try await channel.executeThenClose { inbound, outbound in
-            try await outbound.write(.hello(secret: secret))
-            try await outbound.write(frame)
-            var iterator = inbound.makeAsyncIterator()
-            guard try await iterator.next() == .helloAccepted, let answer = try await iterator.next() else {
-                throw Self.unavailable
-            }
-            return answer
+    /// Takes a connection back after a clean exchange; closes it if enough are idle.
+    func release(_ connection: LinkConnection) {
+        let kept = pool.withLock { pool in
+            pool.idle.removeAll { !$0.isUsable }
+            guard pool.idle.count < maxIdle else { return false }
+            pool.idle.append(connection)
+            return true
         }
+        if !kept { connection.close() }
+    }
+
+    /// Connections waiting for an exchange (for tests).
+    public var idleConnections: Int { pool.withLock { $0.idle.count } }
+
+    /// Checks that the keyholder answers and accepts this link's secret (on a connection of its own).
+    public func probe() async -> Bool {
+        guard let connection = try? await LinkConnection.open(channel: connect(), secret: secret, release: { _ in }) else {
+            return false
+        }
+        connection.close()
+        return true
+    }
+
+    /// Sends one frame and returns the keyholder's single answer frame.
+    func ask(_ frame: LinkFrame) async throws -> LinkFrame {
+        try await acquire().ask(frame)
     }
 
     /// Hands audit records the front witnessed to the keyholder, which appends them to the
@@ -81,149 +108,6 @@ public final class KeyholderLink: EgressTransport, Sendable {
     }
 
     public func send(_ request: EgressRequest) async throws -> EgressResponse {
-        let channel = try await connect()
-        let secret = self.secret
-        let (body, bodyContinuation) = AsyncThrowingStream<ByteBuffer, any Error>.makeStream()
-        let exchange = Exchange()
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (head: CheckedContinuation<EgressResponse, any Error>) in
-                exchange.head = head
-                // One task owns the connection for the whole exchange; the caller's body
-                // iteration ends it early (cancellation closes the socket, and the keyholder
-                // then cancels the upstream request).
-                let task = Task {
-                    do {
-                        try await channel.executeThenClose { inbound, outbound in
-                            try await outbound.write(.hello(secret: secret))
-                            try await outbound.write(.requestHead(LinkMessages.encodeRequestHead(request)))
-                            if var payload = request.body {
-                                while payload.readableBytes > 0, let slice = payload.readSlice(length: min(Self.chunkSize, payload.readableBytes)) {
-                                    try await outbound.write(.requestBody(slice))
-                                }
-                            }
-                            try await outbound.write(.requestEnd)
-                            var iterator = inbound.makeAsyncIterator()
-                            guard try await iterator.next() == .helloAccepted else { throw Self.unavailable }
-                            switch try await iterator.next() {
-                            case .responseHead(let payload):
-                                let (status, headers) = try LinkMessages.decodeResponseHead(payload)
-                                exchange.deliver(.success(EgressResponse(status: status, headers: headers, body: ByteStream(LinkBody(stream: body, exchange: exchange)))))
-                            case .failure(let payload):
-                                throw LinkMessages.decodeFailure(payload)
-                            default:
-                                throw Self.unavailable
-                            }
-                            while let frame = try await iterator.next() {
-                                switch frame {
-                                case .responseBody(let chunk): bodyContinuation.yield(chunk)
-                                case .responseEnd:
-                                    bodyContinuation.finish()
-                                    return
-                                case .failure(let payload):
-                                    bodyContinuation.finish(throwing: LinkMessages.decodeFailure(payload))
-                                    return
-                                default:
-                                    throw Self.unavailable
-                                }
-                            }
-                            throw GatewayError(
-                                .upstreamFailure, "The connection to the provider was lost mid-stream.",
-                                code: "upstream_stream_lost")
-                        }
-                    } catch {
-                        let failure = (error as? GatewayError) ?? Self.unavailable
-                        if !exchange.deliver(.failure(failure)) { bodyContinuation.finish(throwing: failure) }
-                    }
-                }
-                exchange.task = task
-                bodyContinuation.onTermination = { termination in
-                    if case .cancelled = termination { task.cancel() }
-                }
-            }
-        } onCancel: {
-            exchange.cancel()
-        }
-    }
-}
-
-/// The response body as the gateway reads it. When the reader drops its iterator (the
-/// caller went away, or the gateway stopped reading), the exchange is cancelled, which
-/// closes the socket; the keyholder then cancels the upstream request.
-private struct LinkBody: AsyncSequence, Sendable {
-    typealias Element = ByteBuffer
-    let stream: AsyncThrowingStream<ByteBuffer, any Error>
-    let exchange: Exchange
-
-    struct AsyncIterator: AsyncIteratorProtocol {
-        var inner: AsyncThrowingStream<ByteBuffer, any Error>.AsyncIterator
-        let guardian: CancelOnRelease
-
-        mutating func next() async throws -> ByteBuffer? {
-            let chunk = try await inner.next()
-            if chunk == nil { guardian.disarm() }
-            return chunk
-        }
-    }
-
-    func makeAsyncIterator() -> AsyncIterator {
-        AsyncIterator(inner: stream.makeAsyncIterator(), guardian: CancelOnRelease(exchange))
-    }
-}
-
-/// Cancels an exchange when released before the body was read to its end.
-private final class CancelOnRelease: @unchecked Sendable {
-    let exchange: Exchange
-    private var armed = true
-
-    init(_ exchange: Exchange) { self.exchange = exchange }
-
-    func disarm() { armed = false }
-
-    deinit {
-        if armed { exchange.cancel() }
-    }
-}
-
-/// The state shared between `send` and the task that owns the connection.
-private final class Exchange: @unchecked Sendable {
-    private let lock = NIOLock()
-    private var _head: CheckedContinuation<EgressResponse, any Error>?
-    private var _task: Task<Void, Never>?
-    private var cancelled = false
-
-    var head: CheckedContinuation<EgressResponse, any Error>? {
-        get { lock.withLock { _head } }
-        set { lock.withLock { _head = newValue } }
-    }
-
-    var task: Task<Void, Never>? {
-        get { lock.withLock { _task } }
-        set {
-            let cancelNow = lock.withLock {
-                _task = newValue
-                return cancelled
-            }
-            if cancelNow { newValue?.cancel() }
-        }
-    }
-
-    /// Resumes the head continuation once; returns false if it was already resumed.
-    @discardableResult
-    func deliver(_ result: Result<EgressResponse, GatewayError>) -> Bool {
-        let continuation = lock.withLock {
-            defer { _head = nil }
-            return _head
-        }
-        guard let continuation else { return false }
-        continuation.resume(with: result.mapError { $0 as any Error })
-        return true
-    }
-
-    func cancel() {
-        let task = lock.withLock {
-            cancelled = true
-            return _task
-        }
-        task?.cancel()
+        try await acquire().send(request)
     }
 }

@@ -52,15 +52,22 @@
                 let read = buffer.withUnsafeMutableBytes { pread(memory, $0.baseAddress, $0.count, off_t(start)) }
                 guard read > 0 else { continue }
                 for prefix in prefixes {
-                    var index = 0
-                    while index + prefix.count + 8 < read {
-                        if buffer[index] == prefix[0], buffer[index..<index + prefix.count].elementsEqual(prefix) {
-                            let tail = buffer[(index + prefix.count)..<(index + prefix.count + 8)]
-                            if tail.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 45 }) {
-                                found += 1
+                    // memchr and memcmp, not a Swift loop over every byte: debug builds scan hundreds of megabytes.
+                    buffer.withUnsafeBytes { region in
+                        guard let base = region.baseAddress else { return }
+                        var offset = 0
+                        while offset < read, let hit = memchr(base + offset, Int32(prefix[0]), read - offset) {
+                            let start = base.distance(to: UnsafeRawPointer(hit))
+                            let matches = start + prefix.count + 8 <= read
+                                && prefix.withUnsafeBytes { memcmp(base + start, $0.baseAddress!, prefix.count) == 0 }
+                            if matches {
+                                let tail = UnsafeRawBufferPointer(rebasing: region[(start + prefix.count)..<(start + prefix.count + 8)])
+                                if tail.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 45 }) {
+                                    found += 1
+                                }
                             }
+                            offset = start + 1
                         }
-                        index += 1
                     }
                 }
             }
