@@ -176,6 +176,25 @@ def test_each_provider_connection_is_recorded_once_however_many_requests_use_it(
     assert any(line.startswith('gatehouse_egress_connections_total{event="opened"} ') for line in text.splitlines())
 
 
+def test_the_front_reuses_its_keyholder_connections(running) -> None:
+    def accepted() -> int:
+        text = httpx.get(running["base_url"] + "/metrics", timeout=10).text
+        line = next(line for line in text.splitlines()
+                    if line.startswith('gatehouse_link_connections_total{result="accepted"} '))
+        return int(line.split()[-1])
+
+    before = accepted()
+    body = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "reuse"}]}).encode()
+    with httpx.Client(base_url=running["base_url"], timeout=30) as client:
+        for _ in range(20):
+            response = client.post("/v1/chat/completions", content=body,
+                                   headers={"authorization": f"Bearer {running['token']['token']}",
+                                            "content-type": "application/json"})
+            assert response.status_code == 200
+    # Sequential requests share one open connection (a few more may open for records and scrapes).
+    assert accepted() - before <= 3
+
+
 def test_the_log_with_the_front_records_verifies(running) -> None:
     assert wait_until(lambda: any(r["actor"] == "front" for r in records(running["state"])), timeout=10)
     verified = subprocess.run([GATEHOUSE_BIN, "audit", "verify", "--state", running["state"]], capture_output=True,
