@@ -54,9 +54,17 @@ def read_frame(connection: socket.socket, buffer: bytearray) -> tuple[int, bytes
     return kind, payload
 
 
+def link_string(text: str) -> bytes:
+    data = text.encode()
+    return struct.pack(">I", len(data)) + data
+
+
 def link_request(path: str, secret: bytes, body: bytes) -> bytes:
-    head = json.dumps({"provider": "openai", "method": "POST", "path": ["chat", "completions"], "query": [],
-                       "headers": [["content-type", "application/json"]], "streaming": False}).encode()
+    # The binary request head (Sources/GatehouseLink/LinkFrame.swift): provider, method, path segments,
+    # query pairs, header pairs, streaming flag.
+    head = (link_string("openai") + link_string("POST") + struct.pack(">I", 2) + link_string("chat")
+            + link_string("completions") + struct.pack(">I", 0) + struct.pack(">I", 1)
+            + link_string("content-type") + link_string("application/json") + b"\x00")
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
         connection.connect(path)
         connection.sendall(frame(0x01, secret) + frame(0x10, head) + frame(0x11, body) + frame(0x12))

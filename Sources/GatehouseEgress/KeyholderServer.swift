@@ -143,9 +143,8 @@ public struct KeyholderServer: Sendable {
     func acceptRecords(_ payload: ByteBuffer) -> ByteBuffer {
         var accepted = 0
         var refused = 0
-        if let decoded = try? LinkMessages.decodeRecords(payload) {
-            refused = decoded.malformed
-            for record in decoded.records {
+        if let records = try? LinkMessages.decodeRecords(payload) {
+            for record in records {
                 guard let kind = Self.frontKinds[record.kind], let audit = keyholder.audit,
                     (try? audit.append(kind, actor: "front", fields: record.fields)) != nil
                 else {

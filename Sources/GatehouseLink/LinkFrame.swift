@@ -112,42 +112,59 @@ public struct LinkFrameEncoder: MessageToByteEncoder {
     }
 }
 
-/// The JSON payloads of head and failure frames.
+/// The payloads of head, records and failure frames.
+///
+/// Heads and records are binary — they travel with every request, and a JSON codec cost
+/// the front and the keyholder more than the rest of the link together. Strings are a
+/// 4-byte big-endian length and UTF-8 bytes; counts are 4-byte big-endian; a decoder
+/// refuses a length beyond the payload and any trailing byte. Failure frames (rare) are JSON.
 public enum LinkMessages {
+    static let malformed = GatewayError(.internalError, "Malformed link message.", code: "link_malformed")
+
     public static func encodeRequestHead(_ request: EgressRequest) -> ByteBuffer {
-        JSONValue.object([
-            "provider": .string(request.provider), "method": .string(request.method),
-            "path": .array(request.pathSegments.map(JSONValue.string)),
-            "query": .array(request.query.map { .array([.string($0.name), .string($0.value)]) }),
-            "headers": .array(request.headers.map { .array([.string($0.name), .string($0.value)]) }),
-            "streaming": .bool(request.isStreaming),
-        ]).encodedBuffer()
+        var out = ByteBuffer()
+        out.writeLinkString(request.provider)
+        out.writeLinkString(request.method)
+        out.writeInteger(UInt32(request.pathSegments.count))
+        for segment in request.pathSegments { out.writeLinkString(segment) }
+        out.writeLinkPairs(request.query)
+        out.writeLinkPairs(request.headers)
+        out.writeInteger(UInt8(request.isStreaming ? 1 : 0))
+        return out
     }
 
     /// Decodes a request head; the body is attached by the caller.
     public static func decodeRequestHead(_ buffer: ByteBuffer) throws -> EgressRequest {
-        let value = try JSONValue.decode(buffer)
-        guard let provider = value["provider"]?.stringValue, let method = value["method"]?.stringValue,
-            let path = value["path"]?.arrayValue?.compactMap(\.stringValue)
-        else { throw GatewayError(.internalError, "Malformed link request.", code: "link_malformed") }
+        var input = buffer
+        guard let provider = input.readLinkString(), let method = input.readLinkString(),
+            let segmentCount = input.readInteger(as: UInt32.self), Int(segmentCount) <= input.readableBytes / 4
+        else { throw malformed }
+        var segments: [String] = []
+        segments.reserveCapacity(Int(segmentCount))
+        for _ in 0..<segmentCount {
+            guard let segment = input.readLinkString() else { throw malformed }
+            segments.append(segment)
+        }
+        guard let query = input.readLinkPairs(), let headers = input.readLinkPairs(),
+            let streaming = input.readInteger(as: UInt8.self), streaming <= 1, input.readableBytes == 0
+        else { throw malformed }
         return EgressRequest(
-            provider: provider, method: method, pathSegments: path, query: pairs(value["query"]),
-            headers: pairs(value["headers"]), body: nil, isStreaming: value["streaming"]?.boolValue ?? false)
+            provider: provider, method: method, pathSegments: segments, query: query, headers: headers, body: nil,
+            isStreaming: streaming == 1)
     }
 
     public static func encodeResponseHead(status: Int, headers: [(name: String, value: String)]) -> ByteBuffer {
-        JSONValue.object([
-            "status": .int(Int64(status)),
-            "headers": .array(headers.map { .array([.string($0.name), .string($0.value)]) }),
-        ]).encodedBuffer()
+        var out = ByteBuffer()
+        out.writeInteger(UInt16(clamping: status))
+        out.writeLinkPairs(headers)
+        return out
     }
 
     public static func decodeResponseHead(_ buffer: ByteBuffer) throws -> (Int, [(name: String, value: String)]) {
-        let value = try JSONValue.decode(buffer)
-        guard let status = value["status"]?.intValue else {
-            throw GatewayError(.internalError, "Malformed link response.", code: "link_malformed")
-        }
-        return (status, pairs(value["headers"]))
+        var input = buffer
+        guard let status = input.readInteger(as: UInt16.self), let headers = input.readLinkPairs(), input.readableBytes == 0
+        else { throw malformed }
+        return (Int(status), headers)
     }
 
     public static func encodeFailure(_ error: GatewayError) -> ByteBuffer {
@@ -168,52 +185,87 @@ public enum LinkMessages {
             retryAfter: value["retry_after"]?.stringValue)
     }
 
-    /// The records a front forwards: `[{"kind": …, "fields": {name: string | int}}]`.
+    /// The records a front forwards: a count, then for each its kind and its fields, each a
+    /// name, a tag (0 string, 1 integer) and the value.
     public static func encodeRecords(_ records: [(kind: AuditKind, fields: [String: AuditValue])]) -> ByteBuffer {
-        JSONValue.array(records.map { record in
-            var fields: [String: JSONValue] = [:]
+        var out = ByteBuffer()
+        out.writeInteger(UInt32(records.count))
+        for record in records {
+            out.writeLinkString(record.kind.rawValue)
+            out.writeInteger(UInt32(record.fields.count))
             for (name, value) in record.fields {
+                out.writeLinkString(name)
                 switch value {
-                case .string(let text): fields[name] = .string(text)
-                case .int(let number): fields[name] = .int(number)
+                case .string(let text):
+                    out.writeInteger(UInt8(0))
+                    out.writeLinkString(text)
+                case .int(let number):
+                    out.writeInteger(UInt8(1))
+                    out.writeInteger(number)
                 }
             }
-            return .object(["kind": .string(record.kind.rawValue), "fields": .object(fields)])
-        }).encodedBuffer()
+        }
+        return out
     }
 
-    /// Decodes forwarded records; a malformed entry is skipped and counted in `malformed`.
-    public static func decodeRecords(_ buffer: ByteBuffer) throws -> (records: [(kind: String, fields: [String: AuditValue])], malformed: Int) {
-        guard let entries = try JSONValue.decode(buffer).arrayValue else {
-            throw GatewayError(.internalError, "Malformed link records.", code: "link_malformed")
-        }
+    /// Decodes forwarded records. A malformed payload is refused whole: its framing cannot be trusted past the fault.
+    public static func decodeRecords(_ buffer: ByteBuffer) throws -> [(kind: String, fields: [String: AuditValue])] {
+        var input = buffer
+        guard let count = input.readInteger(as: UInt32.self), Int(count) <= input.readableBytes / 8 else { throw malformed }
         var records: [(kind: String, fields: [String: AuditValue])] = []
-        var malformed = 0
-        for entry in entries {
-            guard let kind = entry["kind"]?.stringValue, let object = entry["fields"]?.objectValue else {
-                malformed += 1
-                continue
-            }
+        records.reserveCapacity(Int(count))
+        for _ in 0..<count {
+            guard let kind = input.readLinkString(), let fieldCount = input.readInteger(as: UInt32.self),
+                Int(fieldCount) <= input.readableBytes / 5
+            else { throw malformed }
             var fields: [String: AuditValue] = [:]
-            var valid = true
-            for (name, value) in object {
-                switch value {
-                case .string(let text): fields[name] = .string(text)
-                case .int(let number): fields[name] = .int(number)
-                default: valid = false
+            for _ in 0..<fieldCount {
+                guard let name = input.readLinkString(), let tag = input.readInteger(as: UInt8.self) else { throw malformed }
+                switch tag {
+                case 0:
+                    guard let text = input.readLinkString() else { throw malformed }
+                    fields[name] = .string(text)
+                case 1:
+                    guard let number = input.readInteger(as: Int64.self) else { throw malformed }
+                    fields[name] = .int(number)
+                default: throw malformed
                 }
             }
-            if valid { records.append((kind, fields)) } else { malformed += 1 }
+            records.append((kind, fields))
         }
-        return (records, malformed)
+        guard input.readableBytes == 0 else { throw malformed }
+        return records
+    }
+}
+
+extension ByteBuffer {
+    mutating func writeLinkString(_ text: String) {
+        let length = writeInteger(UInt32(0))
+        let written = writeString(text)
+        setInteger(UInt32(written), at: writerIndex - written - length)
     }
 
-    static func pairs(_ value: JSONValue?) -> [(name: String, value: String)] {
-        (value?.arrayValue ?? []).compactMap { pair in
-            guard let items = pair.arrayValue, items.count == 2, let name = items[0].stringValue,
-                let value = items[1].stringValue
-            else { return nil }
-            return (name, value)
+    mutating func readLinkString() -> String? {
+        guard let length = readInteger(as: UInt32.self), Int(length) <= readableBytes else { return nil }
+        return readString(length: Int(length))
+    }
+
+    mutating func writeLinkPairs(_ pairs: [(name: String, value: String)]) {
+        writeInteger(UInt32(pairs.count))
+        for pair in pairs {
+            writeLinkString(pair.name)
+            writeLinkString(pair.value)
         }
+    }
+
+    mutating func readLinkPairs() -> [(name: String, value: String)]? {
+        guard let count = readInteger(as: UInt32.self), Int(count) <= readableBytes / 8 else { return nil }
+        var pairs: [(name: String, value: String)] = []
+        pairs.reserveCapacity(Int(count))
+        for _ in 0..<count {
+            guard let name = readLinkString(), let value = readLinkString() else { return nil }
+            pairs.append((name, value))
+        }
+        return pairs
     }
 }

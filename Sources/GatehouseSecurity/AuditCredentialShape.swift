@@ -22,7 +22,66 @@ public enum AuditCredentialShape {
     ]
 
     /// True when `text` looks like a credential.
+    ///
+    /// Every string field of every audit record passes here, so ASCII text (nearly all of it) is
+    /// judged on its bytes; text with other characters takes the general path below, which splits
+    /// on Unicode whitespace too. Both give the same answer for ASCII text.
     public static func matches(_ text: String) -> Bool {
+        var text = text
+        if let answer = text.withUTF8({ matchesASCII($0) }) { return answer }
+        return matchesUnicode(text)
+    }
+
+    static let privateKeyMarkers: [[UInt8]] = [Array("PRIVATE KEY-----".utf8), Array("PRIVATE+KEY+".utf8)]
+    static let prefixBytes: [[UInt8]] = prefixes.map { Array($0.utf8) }
+
+    /// The answer for ASCII text, or nil when `bytes` holds anything else.
+    static func matchesASCII(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool? {
+        for byte in bytes where byte >= 0x80 { return nil }
+        for marker in privateKeyMarkers where contains(bytes, marker) { return true }
+        var previous: Slice<UnsafeBufferPointer<UInt8>>?
+        var start = 0
+        var index = 0
+        while index <= bytes.count {
+            if index == bytes.count || isSeparator(bytes[index]) {
+                if index > start {
+                    let word = bytes[start..<index]
+                    if let previous, word.count >= 8, isBearerOrBasic(previous) { return true }
+                    if isCredentialWord(Array(word)) { return true }
+                    previous = word
+                }
+                start = index + 1
+            }
+            index += 1
+        }
+        return false
+    }
+
+    static func isSeparator(_ byte: UInt8) -> Bool {
+        switch byte {
+        case 0x09...0x0D, 0x20, UInt8(ascii: "\""), UInt8(ascii: "'"), UInt8(ascii: ","), UInt8(ascii: ";"),
+            UInt8(ascii: ":"), UInt8(ascii: "="), UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "<"), UInt8(ascii: ">"),
+            UInt8(ascii: "["), UInt8(ascii: "]"), UInt8(ascii: "{"), UInt8(ascii: "}"):
+            true
+        default: false
+        }
+    }
+
+    static func isBearerOrBasic(_ word: Slice<UnsafeBufferPointer<UInt8>>) -> Bool {
+        let lower = word.map { isUpper($0) ? $0 | 0x20 : $0 }
+        return lower.elementsEqual("bearer".utf8) || lower.elementsEqual("basic".utf8)
+    }
+
+    static func contains(_ bytes: UnsafeBufferPointer<UInt8>, _ needle: [UInt8]) -> Bool {
+        guard bytes.count >= needle.count else { return false }
+        for start in 0...(bytes.count - needle.count) where bytes[start] == needle[0] {
+            if bytes[start..<(start + needle.count)].elementsEqual(needle) { return true }
+        }
+        return false
+    }
+
+    /// The general path, for text with non-ASCII characters.
+    static func matchesUnicode(_ text: String) -> Bool {
         if text.contains("PRIVATE KEY-----") || text.contains("PRIVATE+KEY+") { return true }
         let words = text.split { character in
             character.isWhitespace || "\"',;:=()<>[]{}".contains(character)
@@ -30,23 +89,23 @@ public enum AuditCredentialShape {
         var previous: Substring?
         for word in words {
             if let previous, ["bearer", "basic"].contains(previous.lowercased()), word.count >= 8 { return true }
-            if isCredentialWord(word) { return true }
+            if isCredentialWord(Array(word.utf8)) { return true }
             previous = word
         }
         return false
     }
 
-    private static func isCredentialWord(_ word: Substring) -> Bool {
-        let bytes = Array(word.utf8)
-        for prefix in prefixes where word.hasPrefix(prefix) && bytes.count >= prefix.utf8.count + 8 {
+    /// One word, as UTF-8 bytes.
+    private static func isCredentialWord(_ bytes: [UInt8]) -> Bool {
+        for prefix in prefixBytes where bytes.count >= prefix.count + 8 && bytes.starts(with: prefix) {
             return true
         }
-        if bytes.count == 20, word.hasPrefix("AKIA") || word.hasPrefix("ASIA"),
+        if bytes.count == 20, bytes.starts(with: "AKIA".utf8) || bytes.starts(with: "ASIA".utf8),
             bytes.dropFirst(4).allSatisfy({ isUpper($0) || isDigit($0) })
         {
             return true
         }
-        if word.hasPrefix("eyJ"), word.split(separator: ".", omittingEmptySubsequences: false).count == 3,
+        if bytes.starts(with: "eyJ".utf8), bytes.count(where: { $0 == UInt8(ascii: ".") }) == 2,
             bytes.count >= 20
         {
             return true

@@ -29,19 +29,37 @@ struct LinkTests {
         #expect(try roundTrip(frames) == frames)
     }
 
-    @Test("records keep their kinds and typed fields; malformed entries are counted, not guessed")
+    @Test("records keep their kinds and typed fields; a malformed payload is refused whole")
     func records() throws {
         let encoded = LinkMessages.encodeRecords([
             (.request, ["status": .int(200), "model": .string("gpt")]), (.authRefused, ["reason": .string("revoked")]),
         ])
         let decoded = try LinkMessages.decodeRecords(encoded)
-        #expect(decoded.malformed == 0)
-        #expect(decoded.records.map(\.kind) == ["request", "auth.refused"])
-        #expect(decoded.records[0].fields == ["status": .int(200), "model": .string("gpt")])
-        let mixed = try LinkMessages.decodeRecords(
-            ByteBuffer(string: #"[{"kind":"request","fields":{"nested":{"a":1}}},{"fields":{}},{"kind":"x","fields":{"n":1}}]"#))
-        #expect(mixed.malformed == 2)
-        #expect(mixed.records.count == 1)
+        #expect(decoded.map(\.kind) == ["request", "auth.refused"])
+        #expect(decoded[0].fields == ["status": .int(200), "model": .string("gpt")])
+        for cut in [1, 5, encoded.readableBytes - 1] {
+            #expect(throws: GatewayError.self) { try LinkMessages.decodeRecords(encoded.getSlice(at: 0, length: cut)!) }
+        }
+        var trailing = encoded
+        trailing.writeInteger(UInt8(0))
+        #expect(throws: GatewayError.self) { try LinkMessages.decodeRecords(trailing) }
+        #expect(throws: GatewayError.self) { try LinkMessages.decodeRecords(ByteBuffer(bytes: [0xFF, 0xFF, 0xFF, 0xFF])) }
+    }
+
+    @Test("request and response heads round-trip, and truncated heads are refused")
+    func heads() throws {
+        let request = EgressRequest(
+            provider: "openai", method: "POST", pathSegments: ["chat", "completions"], query: [("alt", "sse")],
+            headers: [("content-type", "application/json"), ("anthropic-version", "2023-06-01")], body: nil, isStreaming: true)
+        let head = LinkMessages.encodeRequestHead(request)
+        let decoded = try LinkMessages.decodeRequestHead(head)
+        #expect(decoded.provider == "openai" && decoded.method == "POST" && decoded.isStreaming)
+        #expect(decoded.pathSegments == ["chat", "completions"])
+        #expect(decoded.query.map(\.name) == ["alt"] && decoded.headers.map(\.value) == ["application/json", "2023-06-01"])
+        #expect(throws: GatewayError.self) { try LinkMessages.decodeRequestHead(head.getSlice(at: 0, length: head.readableBytes - 1)!) }
+        let response = LinkMessages.encodeResponseHead(status: 429, headers: [("retry-after", "3")])
+        let (status, headers) = try LinkMessages.decodeResponseHead(response)
+        #expect(status == 429 && headers.map(\.name) == ["retry-after"] && headers.map(\.value) == ["3"])
     }
 
     @Test("a forwarder without a keyholder keeps the newest records and counts what it dropped")
