@@ -30,35 +30,22 @@ extension JSONValue {
 
     public var isNull: Bool { self == .null }
 
-    /// Parses a request or response body.
+    /// Parses a request or response body (RFC 8259, see ``JSONReader``).
     public static func decode(_ buffer: ByteBuffer) throws(GatewayError) -> JSONValue {
-        do {
-            return try JSONCoding.decoder.decode(JSONValue.self, from: Data(buffer.readableBytesView))
-        } catch let error as DecodingError {
-            throw GatewayError.invalidJSON(Self.describe(error))
-        } catch {
-            throw GatewayError.invalidJSON("unreadable body")
+        let result = buffer.withUnsafeReadableBytes { bytes in
+            Result { () throws(JSONReader.Invalid) in try JSONReader.parse(bytes) }
+        }
+        switch result {
+        case .success(let value): return value
+        case .failure(let invalid): throw GatewayError.invalidJSON("\(invalid.reason) at byte \(invalid.offset)")
         }
     }
 
     /// Encodes to a buffer (sorted keys, compact).
     public func encodedBuffer() -> ByteBuffer {
-        let data = (try? JSONCoding.encoder.encode(self)) ?? Data("null".utf8)
-        return ByteBuffer(bytes: data)
-    }
-
-    static func describe(_ error: DecodingError) -> String {
-        switch error {
-        case .dataCorrupted(let context):
-            if let underlying = context.underlyingError as NSError?,
-                let detail = underlying.userInfo[NSDebugDescriptionErrorKey] as? String
-            {
-                return detail
-            }
-            return context.debugDescription
-        default:
-            return "unexpected structure"
-        }
+        var bytes: [UInt8] = []
+        JSONWriter.write(self, into: &bytes)
+        return ByteBuffer(bytes: bytes)
     }
 }
 

@@ -66,12 +66,15 @@ extension JSONValue {
 
     /// Compact JSON text with sorted keys (stable, for hashing and tool arguments).
     public func compactText() -> String {
-        (try? JSONCoding.encodeString(self)) ?? "null"
+        var bytes: [UInt8] = []
+        JSONWriter.write(self, into: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Parses JSON text; `nil` when the text is not valid JSON.
     public static func parse(_ text: String) -> JSONValue? {
-        try? JSONCoding.decoder.decode(JSONValue.self, from: Data(text.utf8))
+        var text = text
+        return text.withUTF8 { bytes in try? JSONReader.parse(UnsafeRawBufferPointer(bytes)) }
     }
 }
 
