@@ -177,3 +177,11 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, interval: fl
             return True
         time.sleep(interval)
     return predicate()
+
+
+def gatehouse(*args: str, state: str, stdin: str | None = None) -> str:
+    """Runs a `gatehouse` state command (`keys add`, `token mint`, …) against `state`; returns its stdout."""
+    result = subprocess.run([GATEHOUSE_BIN, *args, "--state", state], input=stdin, capture_output=True, text=True,
+                            timeout=30)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()

@@ -17,19 +17,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import GATEHOUSE_BIN, REPO_ROOT, start_process, start_simulator, stop_process, wait_until
+from conftest import GATEHOUSE_BIN, REPO_ROOT, gatehouse, start_process, start_simulator, stop_process, wait_until
 
 SERVE_READY = r"gatehouse serve listening on (http://\S+:(\d+))"
 KEYS = {"openai-key": "sk-fake-audit-openai-1", "vllm-key": "sk-fake-audit-vllm-1",
         "anthropic-key": "sk-fake-audit-anthropic-1", "gemini-key": "sk-fake-audit-gemini-1"}
 PROMPT_TEXT = "the secret plan is pineapple"
 
-
-def gatehouse(*args: str, state: str, stdin: str | None = None) -> str:
-    result = subprocess.run([GATEHOUSE_BIN, *args, "--state", state], input=stdin, capture_output=True, text=True,
-                            timeout=30)
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
 
 
 @pytest.fixture(scope="module")

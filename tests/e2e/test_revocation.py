@@ -10,18 +10,12 @@ from pathlib import Path
 import openai
 import pytest
 
-from conftest import GATEHOUSE_BIN, REPO_ROOT, start_process, start_simulator, stop_process, wait_until
+from conftest import GATEHOUSE_BIN, REPO_ROOT, gatehouse, start_process, start_simulator, stop_process, wait_until
 
 SERVE_READY = r"gatehouse serve listening on (http://\S+:(\d+))"
 KEYS = {"openai-key": "sk-fake-rot-openai-1", "vllm-key": "sk-fake-rot-vllm-1",
         "anthropic-key": "sk-fake-rot-anthropic-1", "gemini-key": "sk-fake-rot-gemini-1"}
 
-
-def gatehouse(*args: str, state: str, stdin: str | None = None) -> str:
-    result = subprocess.run([GATEHOUSE_BIN, *args, "--state", state], input=stdin, capture_output=True, text=True,
-                            timeout=30)
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
 
 
 @pytest.fixture(scope="module")

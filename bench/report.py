@@ -1,0 +1,371 @@
+"""The Markdown report: machine and tools, issue 5's targets met or missed, and every figure."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from targets import Cell
+
+if TYPE_CHECKING:
+    from bench import Bench
+
+ROUTE_NAMES = {"pass": "pass-through (OpenAI→OpenAI)", "translated": "translated (OpenAI→Anthropic)"}
+
+
+def cell_label(cell: Cell) -> str:
+    if cell.kind == "closed":
+        return f"closed loop, {cell.route}, {cell.prompt} prompt, {cell.load} connections"
+    if cell.kind == "rate":
+        return f"fixed rate {cell.load} req/s, {cell.route}"
+    return f"streaming, {cell.route}, {cell.load} concurrent"
+
+
+def headline_figure(cell: Cell, median: dict) -> str:
+    """A short console summary of one target's figures in a cell."""
+    if cell.kind == "stream":
+        ttfb = median.get("ttfb", {})
+        return f"TTFB p50 {ttfb.get('p50', 0):.3f} ms"
+    if cell.kind == "rate":
+        return f"p50 {median.get('p50', 0):.3f} ms p99 {median.get('p99', 0):.3f} ms"
+    return f"{median.get('rps', 0):.0f} req/s"
+
+
+def _command_output(command: list[str]) -> str:
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return "unavailable"
+    return (done.stdout + done.stderr).strip().splitlines()[0] if (done.stdout + done.stderr).strip() else "?"
+
+
+def _package_version(name: str) -> str:
+    return _command_output(["dpkg-query", "-W", "-f=${Version}", name])
+
+
+def tool_versions(binary: str, litellm_venv: Path | None) -> dict[str, str]:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.machine())
+    # The commit of the work tree the binary was built in (it may not be this repository's, with --bin).
+    tree = os.path.dirname(os.path.realpath(binary))
+    commit = _command_output(["git", "-C", tree, "rev-parse", "--short", "HEAD"])
+    if "fatal" in commit or commit in ("?", "unavailable"):
+        commit = "unknown: the binary is outside a git work tree"
+    dirty = _command_output(["git", "-C", tree, "status", "--porcelain", "--untracked-files=no", "--",
+                             "Sources", "Package.swift"])
+    versions = {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cores": str(os.cpu_count()),
+        "cpu": cpu,
+        "kernel": platform.release(),
+        "os": _command_output(["sh", "-c", ". /etc/os-release && echo $PRETTY_NAME"]),
+        "gatehouse": f"{_command_output([binary, 'version'])} ({binary}; built from commit {commit}"
+                     f"{', Sources modified' if dirty not in ('', '?') and 'fatal' not in dirty else ''})",
+        "wrk": _command_output(["wrk", "-v"]).split(" [")[0],
+        "nginx": _command_output(["nginx", "-v"]),
+        "python": _command_output(["python3", "--version"]),
+    }
+    if litellm_venv is not None:
+        versions["litellm"] = _command_output(
+            [str(litellm_venv / "bin" / "python"), "-c", "import importlib.metadata as m; print(m.version('litellm'))"])
+    return versions
+
+
+def _ms(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "—"
+    return f"{value:+.3f}" if signed else f"{value:.3f}"
+
+
+def _number(value: float | None, digits: int = 0) -> str:
+    return "—" if value is None else f"{value:,.{digits}f}"
+
+
+def _ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if numerator is None or not denominator:
+        return None
+    return numerator / denominator
+
+
+def _errors(median: dict) -> str:
+    """Errors summed over the runs (not a median): non-2xx answers, socket errors, dropped requests."""
+    parts = [f"{median[key]} {label}" for key, label in (("non2xx", "non-2xx"), ("errors", "errors"),
+                                                           ("dropped", "dropped")) if median.get(key)]
+    if not median.get("requests"):
+        parts.append("no request completed")
+    return "**" + ", ".join(parts) + "**" if parts else "0"
+
+
+class Report:
+    def __init__(self, bench: Bench) -> None:
+        self.bench = bench
+        args = bench.args
+        self.reference = 64 if 64 in args.connections else max(args.connections)
+        self.max_streams = max(args.stream_concurrency)
+
+    def get(self, kind: str, route: str, prompt: str, load: int, target: str) -> dict:
+        if (Cell(kind, route, prompt, load), target) not in self.bench.results:
+            return {}
+        return self.bench.median(Cell(kind, route, prompt, load), target)
+
+    # --- issue 5's targets ----------------------------------------------------------------
+
+    def targets(self) -> list[tuple[str, str, bool | None]]:
+        args, rows = self.bench.args, []
+
+        ratios = {c: _ratio(self.get("closed", "pass", "small", c, "gatehouse").get("rps"),
+                            self.get("closed", "pass", "small", c, "nginx-proxy").get("rps"))
+                  for c in args.connections}
+        known = [r for r in ratios.values() if r is not None]
+        rows.append(("Pass-through throughput ≥ 50% of nginx proxy",
+                     ", ".join(f"{c} conn: {r:.0%}" for c, r in ratios.items() if r is not None) or "not measured",
+                     all(r >= 0.5 for r in known) if known else None))
+
+        gate, direct = (self.get("rate", "pass", "small", args.rate, name) for name in ("gatehouse", "direct"))
+        if gate and direct:
+            added50, added99 = gate["p50"] - direct["p50"], gate["p99"] - direct["p99"]
+            overload = (f" (rate not sustained: {gate.get('achieved_rate', 0):,.0f} req/s answered, "
+                        f"{gate['dropped']} requests dropped over the runs)" if gate.get("dropped") else "")
+            rows.append((f"Added latency at {args.rate} req/s: p50 ≤ 0.2 ms", f"{added50:+.3f} ms{overload}",
+                         added50 <= 0.2 and not overload))
+            rows.append((f"Added latency at {args.rate} req/s: p99 ≤ 1 ms", f"{added99:+.3f} ms{overload}",
+                         added99 <= 1.0 and not overload))
+        else:
+            rows.append((f"Added latency at {args.rate} req/s", "not measured", None))
+
+        cpu = _ratio(self.get("closed", "translated", "small", self.reference, "gatehouse").get("cpu_per_1k"),
+                     self.get("closed", "pass", "small", self.reference, "gatehouse").get("cpu_per_1k"))
+        rows.append(("Translated CPU/request ≤ 1.5× pass-through",
+                     f"{cpu:.2f}× ({self.reference} conn)" if cpu else "not measured",
+                     cpu <= 1.5 if cpu else None))
+
+        gate = self.get("stream", "pass", "small", 1, "gatehouse").get("ttfb", {})
+        direct = self.get("stream", "pass", "small", 1, "direct").get("ttfb", {})
+        if gate and direct:
+            added = gate["p50"] - direct["p50"]
+            rows.append(("Streaming TTFB adds ≤ 0.5 ms at p50", f"{added:+.3f} ms (1 stream)", added <= 0.5))
+        else:
+            rows.append(("Streaming TTFB adds ≤ 0.5 ms at p50", "not measured", None))
+
+        idle = self.bench.startup.get("gatehouse", {})
+        if idle:
+            rows.append(("RSS ≤ 40 MB idle", f"{idle['rss_mb']:.1f} MB RSS summed over {idle['processes']:.0f} "
+                         f"processes (PSS {idle['pss_mb']:.1f} MB)", idle["rss_mb"] <= 40))
+            rows.append(("Cold start to first served request ≤ 200 ms", f"{idle['cold_start_ms']:.0f} ms",
+                         idle["cold_start_ms"] <= 200))
+        peaks = [self.get("stream", route, "small", self.max_streams, "gatehouse").get("peak_rss_mb")
+                 for route in ("pass", "translated")]
+        peaks = [p for p in peaks if p is not None]
+        rows.append((f"RSS ≤ 100 MB at {self.max_streams} concurrent streams",
+                     f"{max(peaks):.1f} MB peak RSS" if peaks else "not measured",
+                     max(peaks) <= 100 if peaks else None))
+        if self.bench.soak:
+            growth, text = self.soak_growth()
+            rows.append(("No RSS growth over the soak (end ≤ 60 s value + 5%)", text, growth <= 0.05))
+
+        if "litellm" in self.bench.startup:
+            throughput = _ratio(self.get("closed", "pass", "small", self.reference, "gatehouse").get("rps"),
+                                self.get("closed", "pass", "small", self.reference, "litellm").get("rps"))
+            latency = _ratio(self.get("closed", "pass", "small", 1, "litellm").get("p50"),
+                             self.get("closed", "pass", "small", 1, "gatehouse").get("p50"))
+            rows.append((f"≥ 100× LiteLLM's throughput ({self.reference} conn)",
+                         f"{throughput:.0f}×" if throughput else "not measured",
+                         throughput >= 100 if throughput else None))
+            rows.append(("≤ 1/20 of LiteLLM's p50 latency (1 conn)",
+                         f"1/{latency:.0f}" if latency else "not measured", latency >= 20 if latency else None))
+        return rows
+
+    def soak_growth(self) -> tuple[float, str]:
+        samples = self.bench.soak
+        baseline = next((s for s in samples if s["t"] >= 60), samples[0])
+        end = samples[-1]
+        growth = end["rss_mb"] / baseline["rss_mb"] - 1
+        return growth, (f"{baseline['rss_mb']:.1f} MB at {baseline['t']:.0f} s → {end['rss_mb']:.1f} MB at "
+                        f"{end['t']:.0f} s ({growth:+.1%})")
+
+    # --- tables ---------------------------------------------------------------------------
+
+    def closed_table(self) -> list[str]:
+        lines = ["| route | prompt | conn | target | req/s | ÷ direct | ÷ nginx-proxy | p50 ms | p90 ms | p99 ms "
+                 "| +p50 vs direct | +p99 vs direct | CPU s/1k req | peak RSS MB | errors |",
+                 "|---|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|"]
+        for (cell, target) in self.bench.results:
+            if cell.kind != "closed":
+                continue
+            m = self.bench.median(cell, target)
+            direct = self.get("closed", "pass", cell.prompt, cell.load, "direct")
+            nginx = self.get("closed", "pass", cell.prompt, cell.load, "nginx-proxy")
+            is_direct = target in ("direct", "nginx-canned")  # the floors: nothing added to compare
+            lines.append(
+                f"| {cell.route} | {cell.prompt} | {cell.load} | {target} | {_number(m.get('rps'))} "
+                f"| {_number(_ratio(m.get('rps'), direct.get('rps')), 2)} "
+                f"| {_number(_ratio(m.get('rps'), nginx.get('rps')), 2)} "
+                f"| {_ms(m.get('p50'))} | {_ms(m.get('p90'))} | {_ms(m.get('p99'))} "
+                f"| {'—' if is_direct or not direct else _ms(m['p50'] - direct['p50'], True)} "
+                f"| {'—' if is_direct or not direct else _ms(m['p99'] - direct['p99'], True)} "
+                f"| {_ms(m.get('cpu_per_1k'))} | {_number(m.get('peak_rss_mb'), 1)} | {_errors(m)} |")
+        return lines
+
+    def rate_table(self) -> list[str]:
+        lines = ["| route | target | achieved req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | +p50 vs direct "
+                 "| +p99 vs direct | CPU s/1k req | peak RSS MB | errors |",
+                 "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|"]
+        for (cell, target) in self.bench.results:
+            if cell.kind != "rate":
+                continue
+            m = self.bench.median(cell, target)
+            direct = self.get("rate", "pass", "small", cell.load, "direct")
+            is_direct = target == "direct"
+            lines.append(
+                f"| {cell.route} | {target} | {_number(m.get('achieved_rate'))} | {_ms(m.get('p50'))} "
+                f"| {_ms(m.get('p90'))} | {_ms(m.get('p99'))} | {_ms(m.get('p999'))} "
+                f"| {'—' if is_direct else _ms(m['p50'] - direct['p50'], True)} "
+                f"| {'—' if is_direct else _ms(m['p99'] - direct['p99'], True)} "
+                f"| {_ms(m.get('cpu_per_1k'))} | {_number(m.get('peak_rss_mb'), 1)} | {_errors(m)} |")
+        return lines
+
+    def stream_table(self) -> list[str]:
+        lines = ["| route | streams | target | streams/s | TTFB p50 ms | TTFB p99 ms | +TTFB p50 vs direct "
+                 "| full stream p50 ms | full stream p99 ms | CPU s/1k streams | peak RSS MB | errors |",
+                 "|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|---|"]
+        for (cell, target) in self.bench.results:
+            if cell.kind != "stream":
+                continue
+            m = self.bench.median(cell, target)
+            ttfb, total = m.get("ttfb", {}), m.get("total", {})
+            direct = self.get("stream", "pass", "small", cell.load, "direct").get("ttfb", {})
+            added = ttfb["p50"] - direct["p50"] if target != "direct" and ttfb and direct else None
+            lines.append(
+                f"| {cell.route} | {cell.load} | {target} | {_number(m.get('rate'))} | {_ms(ttfb.get('p50'))} "
+                f"| {_ms(ttfb.get('p99'))} | {_ms(added, True)} | {_ms(total.get('p50'))} | {_ms(total.get('p99'))} "
+                f"| {_ms(m.get('cpu_per_1k'))} | {_number(m.get('peak_rss_mb'), 1)} | {_errors(m)} |")
+        return lines
+
+    def startup_table(self) -> list[str]:
+        lines = ["| target | cold start ms (exec → first 200) | idle RSS MB | idle PSS MB | processes |",
+                 "|---|--:|--:|--:|--:|"]
+        for name, figures in self.bench.startup.items():
+            if name == "soak":
+                continue
+            lines.append(f"| {name} | {_number(figures.get('cold_start_ms'))} | {_number(figures.get('rss_mb'), 1)} "
+                         f"| {_number(figures.get('pss_mb'), 1)} | {_number(figures.get('processes'))} |")
+        return lines
+
+    def ratios(self) -> list[str]:
+        ref = self.reference
+        gate = self.get("closed", "pass", "small", ref, "gatehouse")
+        out = []
+
+        def line(label: str, value: float | None, unit: str = "×") -> None:
+            if value is not None:
+                out.append(f"- {label}: **{value:.2f}{unit}**" if unit == "×" else f"- {label}: **{value:+.3f}{unit}**")
+
+        line(f"gatehouse ÷ nginx proxy throughput ({ref} conn, pass-through)",
+             _ratio(gate.get("rps"), self.get("closed", "pass", "small", ref, "nginx-proxy").get("rps")))
+        line(f"gatehouse ÷ direct throughput ({ref} conn, pass-through)",
+             _ratio(gate.get("rps"), self.get("closed", "pass", "small", ref, "direct").get("rps")))
+        line(f"gatehouse ÷ nginx answering a canned reply ({ref} conn)",
+             _ratio(gate.get("rps"), self.get("closed", "pass", "small", ref, "nginx-canned").get("rps")))
+        rate = self.bench.args.rate
+        for route in ("pass", "translated"):
+            g, d = self.get("rate", route, "small", rate, "gatehouse"), self.get("rate", "pass", "small", rate, "direct")
+            if g and d:
+                out.append(f"- added latency at {rate} req/s, {route}: p50 **{g['p50'] - d['p50']:+.3f} ms**, "
+                           f"p99 **{g['p99'] - d['p99']:+.3f} ms**")
+        n = self.get("rate", "pass", "small", rate, "nginx-proxy")
+        d = self.get("rate", "pass", "small", rate, "direct")
+        if n and d:
+            out.append(f"- nginx proxy's added latency at {rate} req/s: p50 {n['p50'] - d['p50']:+.3f} ms, "
+                       f"p99 {n['p99'] - d['p99']:+.3f} ms")
+        line("translated ÷ pass-through CPU per request",
+             _ratio(self.get("closed", "translated", "small", ref, "gatehouse").get("cpu_per_1k"),
+                    gate.get("cpu_per_1k")))
+        line("gatehouse ÷ nginx proxy CPU per request",
+             _ratio(gate.get("cpu_per_1k"), self.get("closed", "pass", "small", ref, "nginx-proxy").get("cpu_per_1k")))
+        for route in ("pass", "translated"):
+            g = self.get("stream", route, "small", 1, "gatehouse").get("ttfb", {})
+            d = self.get("stream", "pass", "small", 1, "direct").get("ttfb", {})
+            if g and d:
+                out.append(f"- streaming TTFB added at p50, {route}: **{g['p50'] - d['p50']:+.3f} ms**")
+        if "litellm" in self.bench.startup:
+            line(f"gatehouse ÷ LiteLLM throughput ({ref} conn)",
+                 _ratio(gate.get("rps"), self.get("closed", "pass", "small", ref, "litellm").get("rps")))
+            line("LiteLLM p50 ÷ gatehouse p50 (1 conn)",
+                 _ratio(self.get("closed", "pass", "small", 1, "litellm").get("p50"),
+                        self.get("closed", "pass", "small", 1, "gatehouse").get("p50")))
+            line("LiteLLM ÷ gatehouse CPU per request",
+                 _ratio(self.get("closed", "pass", "small", ref, "litellm").get("cpu_per_1k"), gate.get("cpu_per_1k")))
+        return out
+
+
+def render(bench: Bench, versions: dict[str, str], elapsed: float) -> str:
+    args, r = bench.args, Report(bench)
+    out = ["# Gatehouse benchmark", "",
+           f"Produced by `bench/run{' --litellm' if 'litellm' in bench.startup else ''} --runs {args.runs} "
+           f"--duration {args.duration:g}s{f' --soak {args.soak}' if args.soak else ''}` "
+           f"in {elapsed / 60:.0f} min. Every figure is the median of {args.runs} runs of {args.duration:g} s "
+           f"(after {args.warmup:g} s of unmeasured warm-up). Everything runs on this one machine, on loopback: "
+           "the load generator, the gateway and the upstream share the cores, so ratios measured in the same "
+           "run matter more than absolute figures.", "",
+           "| | |", "|---|---|"]
+    out += [f"| {name} | {value} |" for name, value in versions.items()]
+    out += ["", "## Issue 5 targets", "", "| target | measured | met? |", "|---|---|---|"]
+    for name, figure, met in r.targets():
+        out.append(f"| {name} | {figure} | {'met' if met else 'not measured' if met is None else '**missed**'} |")
+    out += ["", "## Headline ratios", "", *r.ratios()]
+    sections = [
+        ("Closed loop (wrk): throughput and latency",
+         "Non-streaming chat completions, `wrk -t min(conn, cores) -c conn`. Translated rows are compared with "
+         "direct pass-through (the client talking to the upstream in its own dialect). "
+         "CPU is the gateway's own (user + system, every process of it), not the upstream's.", r.closed_table()),
+        (f"Fixed rate: latency at {args.rate} req/s",
+         "Open loop (`bench/loadgen.py rate`): requests leave on a fixed schedule whether or not earlier ones "
+         "were answered, over a pool of keep-alive connections; latency from writing a request to reading its "
+         "last byte.", r.rate_table()),
+        ("Streaming",
+         f"`stream: true`; the simulator sends {args.stream_chunks} content events per reply with no delay. "
+         "Closed loop (`bench/loadgen.py stream`), one stream at a time per connection. TTFB = first byte of "
+         "the body (the first event) after the request was written.", r.stream_table()),
+    ]
+    for title, text, table in sections:
+        if len(table) > 2:  # more than the header: the phase ran
+            out += ["", f"## {title}", "", text, "", *table]
+    out += ["", "## Start and memory", "",
+            "Cold start: from exec of the server to its first 200 to a real chat request (polled every 1 ms; "
+            "gatehouse: supervisor, keyholder and front all up). Memory summed over every process of the target "
+            "(gatehouse: supervisor + keyholder + front), 2 s after that first request; PSS divides shared pages "
+            "among the processes that share them.", "", *r.startup_table()]
+    if bench.soak:
+        growth, text = r.soak_growth()
+        out += ["", f"## Soak: {args.soak} s at {args.soak_rate} req/s (pass-through)", "", f"RSS {text}.", "",
+                "| t (s) | RSS MB | PSS MB |", "|--:|--:|--:|"]
+        out += [f"| {s['t']:.0f} | {s['rss_mb']:.1f} | {s['pss_mb']:.1f} |" for s in bench.soak]
+        soak_result = bench.startup.get("soak", {})
+        if soak_result:
+            out += ["", f"Soak latency: p50 {_ms(soak_result.get('p50'))} ms, p99 {_ms(soak_result.get('p99'))} ms, "
+                        f"{soak_result.get('requests', 0)} requests, errors: {_errors(soak_result)}."]
+    if bench.errors:
+        out += ["", "## Errors", "", *[f"- {error}" for error in bench.errors]]
+    out += ["", "## Method", "",
+            "- Upstream: `gatehouse simulate --latency-ms 0 --reply-words N` for every target, so direct, nginx "
+            "proxy, gatehouse and LiteLLM share one upstream; `nginx-canned` is nginx returning a copy of the "
+            "simulator's reply, the absolute floor.",
+            "- nginx proxy: `proxy_pass` to an `upstream` block with `keepalive 64`, `proxy_http_version 1.1`, "
+            "`proxy_set_header Connection \"\"`, `proxy_buffering off`, `worker_processes auto`, access log off.",
+            "- gatehouse: `gatehouse serve --config … --state …` as deployed: supervisor, keyholder and sandboxed "
+            "front, token verification on (Ed25519 token in `Authorization`), audit and metrics on, default log "
+            "level; providers of kind `openai` (pass-through) and `anthropic` (translated) with sealed keys.",
+            "- LiteLLM (with `--litellm`): `litellm --num_workers 1`, `LITELLM_LOCAL_MODEL_COST_MAP=True`, a master "
+            "key, `openai/` and `anthropic/` models at the simulator.",
+            "- Prompts: `small` is a system and a user message; `10KB`/`100KB` add an earlier user turn of that "
+            "size (the reply, which echoes the last user message, keeps its size).",
+            "- `hey` is not used: it reports latencies in steps of 0.1 ms, too coarse for a 0.2 ms target; "
+            "`bench/loadgen.py` is the open-loop client.",
+            "- CPU: utime + stime from `/proc/PID/stat` of the target's processes (found through their parent "
+            "ids) before and after each run, divided by the requests completed. Peak RSS: VmRSS summed over those "
+            "processes, sampled every 100 ms."]
+    return "\n".join(out) + "\n"

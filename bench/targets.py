@@ -1,0 +1,312 @@
+"""What the benchmark measures: the upstream and the gateways in front of it, all on loopback.
+
+  direct        the provider simulator itself (`gatehouse simulate --latency-ms 0`): the floor
+  nginx-canned  nginx answering a canned copy of the simulator's reply: the absolute floor
+  nginx-proxy   nginx proxy_pass with upstream keep-alive in front of the simulator
+  gatehouse     `gatehouse serve` as deployed (supervisor, keyholder, sandboxed front; token
+                verification, audit and metrics on) in front of the simulator
+  litellm       LiteLLM's proxy (one worker) in front of the simulator, with --litellm
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from loadgen import build_request, fetch
+from procs import Child, Supervisor
+
+HOST = "127.0.0.1"
+PROVIDER_KEY = "sk-fake-bench"          # what the simulator accepts; sealed for gatehouse
+LITELLM_MASTER_KEY = "sk-bench-master"  # LiteLLM's own client authentication
+PASS_MODEL = "sim-gpt"                  # an OpenAI-kind provider: pass-through
+TRANSLATED_MODEL = "sim-claude"         # an Anthropic-kind provider: OpenAI → Anthropic
+CHAT_PATH = "/v1/chat/completions"
+PROMPTS = {"small": 0, "10KB": 10 * 1024, "100KB": 100 * 1024}   # bytes of the large earlier turn
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One measured situation: closed-loop (wrk), fixed rate, or streaming."""
+
+    kind: str     # "closed" | "rate" | "stream"
+    route: str    # "pass" | "translated"
+    prompt: str   # a key of PROMPTS
+    load: int     # connections (closed), requests per second (rate), concurrent streams (stream)
+
+
+@dataclass
+class Target:
+    """Something a client sends OpenAI chat requests to."""
+
+    name: str
+    port: int
+    authorization: str
+    routes: tuple[str, ...]                  # "pass", "translated": the routes it serves
+    gateway: Child | None = None             # the process tree whose CPU and memory are measured
+    notes: list[str] = field(default_factory=list)
+
+    def headers(self) -> list[str]:
+        return [f"Authorization: {self.authorization}"]
+
+    def request(self, body: bytes) -> bytes:
+        return build_request(HOST, self.port, CHAT_PATH, body, self.headers())
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return probe.getsockname()[1]
+
+
+def chat_body(route: str, prompt: str = "small", stream: bool = False) -> bytes:
+    """An OpenAI chat request. The bulk of a large prompt is an earlier turn, so the simulator's
+    reply (which echoes only the last user message) stays the same size for every prompt."""
+    model = PASS_MODEL if route == "pass" else TRANSLATED_MODEL
+    prompt_bytes = PROMPTS[prompt]
+    messages = [{"role": "system", "content": "You are a benchmark."}]
+    if prompt_bytes:
+        words = ("lorem ipsum dolor sit amet consectetur adipiscing elit " * (prompt_bytes // 56 + 1))
+        messages += [{"role": "user", "content": words[:prompt_bytes]},
+                     {"role": "assistant", "content": "Noted."}]
+    messages.append({"role": "user", "content": "benchmark"})
+    body: dict = {"model": model, "messages": messages, "max_tokens": 256}
+    if stream:
+        body["stream"] = True
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def wait_until_serving(target: Target, body: bytes, timeout: float, started: float | None = None,
+                       interval: float = 0.002) -> float:
+    """Poll with a real chat request until it answers 200; returns seconds since `started`."""
+    started = time.monotonic() if started is None else started
+    deadline = started + timeout
+    last_error = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            response = fetch(HOST, target.port, target.request(body), timeout=max(1.0, interval))
+            if response.status == 200:
+                return time.monotonic() - started
+            last_error = f"HTTP {response.status}: {bytes(response.body[:300]).decode(errors='replace')}"
+        except OSError as error:
+            last_error = str(error)
+        time.sleep(interval)
+    raise TimeoutError(f"{target.name} did not answer 200 within {timeout:.0f} s ({last_error})")
+
+
+def probe(target: Target, body: bytes, stream: bool = False) -> None:
+    """One request; raises unless it is a 200 chat completion (or a complete stream)."""
+    response = fetch(HOST, target.port, target.request(body), timeout=30)
+    text = bytes(response.body).decode(errors="replace")
+    if response.status != 200:
+        raise RuntimeError(f"{target.name}: HTTP {response.status}: {text[:500]}")
+    if stream:
+        if "data: [DONE]" not in text:
+            raise RuntimeError(f"{target.name}: stream did not end with [DONE]: {text[-300:]}")
+    elif not json.loads(text).get("choices"):
+        raise RuntimeError(f"{target.name}: not a chat completion: {text[:500]}")
+
+
+# --- the upstream ---------------------------------------------------------------------------
+
+def start_simulator(supervisor: Supervisor, binary: str, reply_words: int) -> Target:
+    _, match = supervisor.start(
+        "simulator",
+        [binary, "simulate", "--host", HOST, "--port", "0", "--latency-ms", "0",
+         "--reply-words", str(reply_words), "--api-key", PROVIDER_KEY],
+        ready=r"gatehouse simulate listening on http://[\d.]+:(\d+)")
+    assert match is not None
+    return Target("direct", int(match.group(1)), f"Bearer {PROVIDER_KEY}", ("pass",))
+
+
+# --- nginx ----------------------------------------------------------------------------------
+
+NGINX_CONF = """\
+worker_processes auto;
+daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 8192; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/client_body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    client_max_body_size 16m;
+    client_body_buffer_size 1m;   # 100 KB prompts stay in memory
+    keepalive_requests 1000000;
+
+    upstream simulator {{
+        server {host}:{upstream_port};
+        keepalive 64;
+        keepalive_requests 1000000;
+    }}
+
+    server {{                     # nginx-proxy
+        listen {host}:{proxy_port};
+        location / {{
+            proxy_pass http://simulator;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering off;  # what an LLM proxy needs: stream events are not held back
+        }}
+    }}
+
+    server {{                     # nginx-canned
+        listen {host}:{canned_port};
+        location / {{
+            default_type application/json;
+            return 200 '{canned}';
+        }}
+    }}
+}}
+"""
+
+
+def nginx_quote(text: str) -> str:
+    """`text` inside an nginx single-quoted string; `$` would start a variable, so refuse it."""
+    if "$" in text:
+        raise ValueError("the canned reply contains '$', which nginx would read as a variable")
+    return text.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def start_nginx(supervisor: Supervisor, work: Path, upstream: Target, canned_reply: str
+                ) -> tuple[Target, Target]:
+    directory = work / "nginx"
+    directory.mkdir()
+    os.chmod(work, 0o711)          # nginx workers run as an unprivileged user when started as root
+    os.chmod(directory, 0o777)
+    proxy_port, canned_port = free_port(), free_port()
+    config = directory / "nginx.conf"
+    config.write_text(NGINX_CONF.format(dir=directory, host=HOST, upstream_port=upstream.port,
+                                        proxy_port=proxy_port, canned_port=canned_port,
+                                        canned=nginx_quote(canned_reply)))
+    command = ["nginx", "-p", str(directory), "-c", str(config), "-e", str(directory / "error.log")]
+    subprocess.run([*command, "-t", "-q"], check=True, timeout=30)
+    child, _ = supervisor.start("nginx", command)
+    proxy = Target("nginx-proxy", proxy_port, upstream.authorization, ("pass",), gateway=child)
+    canned = Target("nginx-canned", canned_port, upstream.authorization, ("pass",), gateway=child)
+    wait_until_serving(proxy, chat_body("pass"), timeout=15)
+    return proxy, canned
+
+
+# --- gatehouse ------------------------------------------------------------------------------
+
+GATEHOUSE_CONF = """\
+server:
+  host: {host}
+  port: 0
+providers:
+  openai:
+    kind: openai
+    base_url: http://{host}:{upstream_port}/v1
+    key: openai-key
+  anthropic:
+    kind: anthropic
+    base_url: http://{host}:{upstream_port}
+    key: anthropic-key
+models:
+  - name: {pass_model}
+    provider: openai
+  - name: {translated_model}
+    provider: anthropic
+    default_max_tokens: 1024
+"""
+
+
+@dataclass
+class Gatehouse:
+    """A configured gatehouse: state directory with sealed keys, a config, and a caller token."""
+
+    binary: str
+    state: Path
+    config: Path
+    token: str
+
+    @classmethod
+    def prepare(cls, binary: str, work: Path, upstream: Target) -> Gatehouse:
+        state, config = work / "gatehouse-state", work / "gatehouse.yaml"
+        config.write_text(GATEHOUSE_CONF.format(host=HOST, upstream_port=upstream.port,
+                                                pass_model=PASS_MODEL, translated_model=TRANSLATED_MODEL))
+        for name in ("openai-key", "anthropic-key"):
+            subprocess.run([binary, "keys", "add", name, "--stdin", "--state", str(state)],
+                           input=PROVIDER_KEY + "\n", text=True, check=True, capture_output=True, timeout=60)
+        token = subprocess.run(
+            [binary, "token", "mint", "--subject", "bench", "--models", f"{PASS_MODEL},{TRANSLATED_MODEL}",
+             "--ttl", "1d", "--state", str(state)],
+            text=True, check=True, capture_output=True, timeout=60).stdout.strip()
+        return cls(binary, state, config, token)
+
+    def environment(self) -> dict[str, str]:
+        """The caller's environment without gatehouse settings that would change what is measured."""
+        return {name: value for name, value in os.environ.items() if not name.startswith("GATEHOUSE_")}
+
+    def start(self, supervisor: Supervisor, port: int = 0) -> tuple[Target, float]:
+        """Start `gatehouse serve`; returns the target and the seconds from exec to its first 200."""
+        argv = [self.binary, "serve", "--config", str(self.config), "--state", str(self.state),
+                "--host", HOST, "--port", str(port or free_port())]
+        started = time.monotonic()
+        child, _ = supervisor.start("gatehouse", argv, env=self.environment())
+        target = Target("gatehouse", int(argv[-1]), f"Bearer {self.token}", ("pass", "translated"),
+                        gateway=child)
+        try:
+            cold_start = wait_until_serving(target, chat_body("pass"), timeout=60, started=started,
+                                            interval=0.001)
+        except TimeoutError as error:
+            raise RuntimeError(f"{error}\n{child.stderr_tail()}") from None
+        return target, cold_start
+
+
+# --- LiteLLM --------------------------------------------------------------------------------
+
+LITELLM_CONF = """\
+model_list:
+  - model_name: {pass_model}
+    litellm_params:
+      model: openai/{pass_model}
+      api_base: http://{host}:{upstream_port}/v1
+      api_key: {key}
+  - model_name: {translated_model}
+    litellm_params:
+      model: anthropic/{translated_model}
+      api_base: http://{host}:{upstream_port}
+      api_key: {key}
+general_settings:
+  master_key: {master_key}
+litellm_settings:
+  telemetry: false
+"""
+
+
+def litellm_environment(work: Path, venv: Path) -> dict[str, str]:
+    """A minimal environment: LiteLLM sees no variable of the caller's (no credentials to read)."""
+    home = work / "litellm-home"
+    home.mkdir(exist_ok=True)
+    return {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8",
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOG": "ERROR", "NO_PROXY": "*"}
+
+
+def start_litellm(supervisor: Supervisor, work: Path, venv: Path, upstream: Target) -> tuple[Target, float]:
+    config = work / "litellm.yaml"
+    config.write_text(LITELLM_CONF.format(host=HOST, upstream_port=upstream.port, key=PROVIDER_KEY,
+                                          master_key=LITELLM_MASTER_KEY, pass_model=PASS_MODEL,
+                                          translated_model=TRANSLATED_MODEL))
+    port = free_port()
+    started = time.monotonic()
+    child, _ = supervisor.start(
+        "litellm", [str(venv / "bin" / "litellm"), "--config", str(config), "--host", HOST,
+                    "--port", str(port), "--num_workers", "1"],
+        env=litellm_environment(work, venv), cwd=str(work))
+    target = Target("litellm", port, f"Bearer {LITELLM_MASTER_KEY}", ("pass", "translated"), gateway=child)
+    try:
+        cold_start = wait_until_serving(target, chat_body("pass"), timeout=180, started=started, interval=0.05)
+    except TimeoutError as error:
+        raise RuntimeError(f"{error}\n{child.stderr_tail(40)}") from None
+    return target, cold_start
