@@ -82,6 +82,9 @@ public final class Keyholder: EgressTransport, @unchecked Sendable {
         self.client = Self.makeClient(limits: limits, dnsOverride: [:], connectionLogger: connectionLogger)
     }
 
+    /// Handed to each request: the HTTP client's per-request debug logging is not wanted.
+    static let quiet = Logger(label: "gatehouse.egress.request", factory: { _ in SwiftLogNoOpLogHandler() })
+
     /// Sees the HTTP client's connection pool events (see ``ConnectionEventHandler``).
     private let connectionLogger: Logger
 
@@ -95,6 +98,8 @@ public final class Keyholder: EgressTransport, @unchecked Sendable {
             idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: limits.maxConnectionsPerHost)
         configuration.decompression = .disabled
         configuration.dnsOverride = dnsOverride
+        // No tracer: nothing the process bootstraps later can observe provider URLs through the client.
+        configuration.tracing.tracer = nil
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration, backgroundActivityLogger: connectionLogger)
     }
 
@@ -150,7 +155,8 @@ public final class Keyholder: EgressTransport, @unchecked Sendable {
         let timeout = request.isStreaming ? limits.streamTimeout : limits.requestTimeout
         let response: HTTPClientResponse
         do {
-            response = try await client.execute(outbound, timeout: timeout, logger: logger)
+            // The client's per-request debug logging is not wanted (and costs a metadata copy per request).
+            response = try await client.execute(outbound, timeout: timeout, logger: Self.quiet)
         } catch is CancellationError {
             throw CancellationError()
         } catch let error as HTTPClientError {
