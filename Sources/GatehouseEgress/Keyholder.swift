@@ -74,10 +74,7 @@ public final class Keyholder: EgressTransport, @unchecked Sendable {
         let metrics = EgressMetrics()
         self.metrics = metrics
         self.connectionLogger = Logger(label: "gatehouse.egress.connections") { _ in
-            ConnectionEventHandler(metrics: metrics) { kind, fields in
-                guard let audit else { return }
-                try? audit.append(kind, fields: fields)
-            }
+            ConnectionEventHandler(metrics: metrics) { kind, fields in audit?.record(kind, fields: fields) }
         }
         self.client = Self.makeClient(limits: limits, dnsOverride: [:], connectionLogger: connectionLogger)
     }

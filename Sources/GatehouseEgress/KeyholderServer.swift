@@ -87,7 +87,7 @@ public struct KeyholderServer: Sendable {
         }
         do {
             try await connection.executeThenClose { inbound, outbound in
-                let frames = FrameReader(inbound.makeAsyncIterator())
+                var frames = inbound.makeAsyncIterator()
                 guard case .hello(let presented)? = try await frames.next(), Self.constantTimeEqual(presented, secret) else {
                     logger.warning("keyholder refused a connection without the link secret")
                     keyholder.record(.egressRefused, ["reason": .string("link_secret_refused")])
@@ -249,15 +249,4 @@ private final class InFlight: @unchecked Sendable {
         }
         task?.cancel()
     }
-}
-
-/// Hands the connection's inbound iterator to whichever task reads next. One reader at a time.
-private final class FrameReader: @unchecked Sendable {
-    private var iterator: NIOAsyncChannelInboundStream<LinkFrame>.AsyncIterator
-
-    init(_ iterator: NIOAsyncChannelInboundStream<LinkFrame>.AsyncIterator) {
-        self.iterator = iterator
-    }
-
-    func next() async throws -> LinkFrame? { try await iterator.next() }
 }

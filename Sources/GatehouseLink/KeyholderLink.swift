@@ -18,11 +18,8 @@ public final class KeyholderLink: EgressTransport, Sendable {
     let secret: [UInt8]
     let maxIdle: Int
 
-    struct Pool {
-        var idle: [LinkConnection] = []
-    }
-
-    private let pool = Mutex(Pool())
+    /// Open connections waiting for an exchange.
+    private let idle = Mutex<[LinkConnection]>([])
 
     public init(socketPath: String, secret: [UInt8], maxIdle: Int = 64) {
         self.socketPath = socketPath
@@ -56,7 +53,7 @@ public final class KeyholderLink: EgressTransport, Sendable {
 
     /// An idle open connection, or a new one (connected and past the hello).
     func acquire() async throws -> LinkConnection {
-        while let connection = pool.withLock({ $0.idle.popLast() }) {
+        while let connection = idle.withLock({ $0.popLast() }) {
             if connection.isUsable { return connection }
         }
         return try await LinkConnection.open(channel: connect(), secret: secret) { [weak self] connection in
@@ -66,17 +63,17 @@ public final class KeyholderLink: EgressTransport, Sendable {
 
     /// Takes a connection back after a clean exchange; closes it if enough are idle.
     func release(_ connection: LinkConnection) {
-        let kept = pool.withLock { pool in
-            pool.idle.removeAll { !$0.isUsable }
-            guard pool.idle.count < maxIdle else { return false }
-            pool.idle.append(connection)
+        let kept = idle.withLock { idle in
+            idle.removeAll { !$0.isUsable }
+            guard idle.count < maxIdle else { return false }
+            idle.append(connection)
             return true
         }
         if !kept { connection.close() }
     }
 
     /// Connections waiting for an exchange (for tests).
-    public var idleConnections: Int { pool.withLock { $0.idle.count } }
+    public var idleConnections: Int { idle.withLock { $0.count } }
 
     /// Checks that the keyholder answers and accepts this link's secret (on a connection of its own).
     public func probe() async -> Bool {
