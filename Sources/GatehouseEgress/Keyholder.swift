@@ -13,7 +13,7 @@ import NIOHTTP1
 ///
 /// Threat assumptions: requests come from the front, which parses untrusted input and
 /// may be compromised; it can name a configured provider and a path, nothing else.
-public final class Keyholder: EgressTransport, @unchecked Sendable {
+public final class Keyholder: @unchecked Sendable {
     public struct Limits: Sendable {
         public var connectTimeout: TimeAmount = .seconds(10)
         public var requestTimeout: TimeAmount = .seconds(300)
@@ -106,7 +106,28 @@ public final class Keyholder: EgressTransport, @unchecked Sendable {
         try await client.shutdown()
     }
 
-    public func send(_ request: EgressRequest) async throws -> EgressResponse {
+    /// Starts `request` upstream; its answer goes to `sink`, on `eventLoop`. The upstream
+    /// connection is preferably one on that loop, so the answer crosses no thread (the client
+    /// does not keep connections it was made to open on a required loop, so it is not
+    /// required). A request the
+    /// keyholder refuses throws before anything is sent. Every refusal is logged, counted and
+    /// recorded.
+    public func start(_ request: EgressRequest, on eventLoop: any EventLoop, sink: any EgressAnswerSink) throws(GatewayError)
+        -> EgressCall
+    {
+        let (client, outbound, endpoint) = try prepare(request)
+        let timeout = request.isStreaming ? limits.streamTimeout : limits.requestTimeout
+        let delegate = UpstreamDelegate(keyholder: self, provider: endpoint.name, origin: endpoint.origin, sink: sink)
+        // The client's per-request debug logging is not wanted (and costs a metadata copy per request).
+        let task = client.execute(
+            request: outbound, delegate: delegate, eventLoop: .delegate(on: eventLoop),
+            deadline: .now() + timeout, logger: Self.quiet)
+        return EgressCall(task: task)
+    }
+
+    /// Checks a request and builds what goes upstream: the provider's URL, the front's headers
+    /// minus any credential, routing or framing header, and the provider's key, injected last.
+    func prepare(_ request: EgressRequest) throws(GatewayError) -> (HTTPClient, HTTPClient.Request, ProviderEndpoint) {
         guard let endpoint = endpoints[request.provider] else {
             refuse("unknown_provider", provider: request.provider)
             throw GatewayError(.internalError, "The gateway has no route for this model.", code: "unknown_provider")
@@ -131,8 +152,8 @@ public final class Keyholder: EgressTransport, @unchecked Sendable {
             refuse("method_refused", provider: endpoint.name)
             throw GatewayError(.invalidRequest, "The request method was refused.", code: "egress_method_refused")
         }
-        var outbound = HTTPClientRequest(url: url)
-        outbound.method = HTTPMethod(rawValue: request.method)
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(request.headers.count + 3)
         var stripped: [String] = []
         for header in request.headers {
             let name = header.name.lowercased()
@@ -140,37 +161,36 @@ public final class Keyholder: EgressTransport, @unchecked Sendable {
                 stripped.append(name)
                 continue
             }
-            outbound.headers.add(name: header.name, value: header.value)
+            headers.add(name: header.name, value: header.value)
         }
         if !stripped.isEmpty { refuse("headers_stripped", provider: endpoint.name, detail: stripped.joined(separator: ",")) }
-        outbound.headers.replaceOrAdd(name: "user-agent", value: "gatehouse")
+        headers.replaceOrAdd(name: "user-agent", value: "gatehouse")
         if let secret = credentialsLock.withLock({ credentials[endpoint.name]?.secret }) {
             // Injected last, so nothing the front sent can shadow it.
-            outbound.headers.replaceOrAdd(name: endpoint.credentialHeader, value: endpoint.credentialValue(secret))
+            headers.replaceOrAdd(name: endpoint.credentialHeader, value: endpoint.credentialValue(secret))
         }
-        if let body = request.body { outbound.body = .bytes(body) }
-        let timeout = request.isStreaming ? limits.streamTimeout : limits.requestTimeout
-        let response: HTTPClientResponse
+        let outbound: HTTPClient.Request
         do {
-            // The client's per-request debug logging is not wanted (and costs a metadata copy per request).
-            response = try await client.execute(outbound, timeout: timeout, logger: Self.quiet)
-        } catch is CancellationError {
-            throw CancellationError()
-        } catch let error as HTTPClientError {
-            let mapped = Self.map(error, provider: endpoint.name)
-            metrics.failures.add([endpoint.name, mapped.code])
-            throw mapped
+            outbound = try HTTPClient.Request(
+                url: url, method: HTTPMethod(rawValue: request.method), headers: headers,
+                body: request.body.map { .byteBuffer($0) })
         } catch {
-            logger.debug("egress failed", metadata: ["gatehouse.provider": .string(endpoint.name)])
-            metrics.failures.add([endpoint.name, "upstream_unreachable"])
-            throw GatewayError(.upstreamFailure, "Could not reach the '\(endpoint.name)' provider.", code: "upstream_unreachable")
+            refuse("path_refused", provider: endpoint.name)
+            throw GatewayError(.invalidRequest, "The request path was refused.", code: "egress_path_refused")
         }
-        metrics.requests.add([endpoint.name, String(response.status.code)])
-        record(
-            .egressRequest,
-            ["provider": .string(endpoint.name), "origin": .string(endpoint.origin), "status": .int(Int(response.status.code))])
-        let headers = response.headers.map { (name: $0.name.lowercased(), value: $0.value) }
-        return EgressResponse(status: Int(response.status.code), headers: headers, body: ByteStream(response.body))
+        return (client, outbound, endpoint)
+    }
+
+    /// Maps a failure of the HTTP client before any answer to what the front is told (and counts it).
+    func failure(_ error: any Error, provider: String) -> GatewayError {
+        if let error = error as? HTTPClientError {
+            let mapped = Self.map(error, provider: provider)
+            metrics.failures.add([provider, mapped.code])
+            return mapped
+        }
+        logger.debug("egress failed", metadata: ["gatehouse.provider": .string(provider)])
+        metrics.failures.add([provider, "upstream_unreachable"])
+        return GatewayError(.upstreamFailure, "Could not reach the '\(provider)' provider.", code: "upstream_unreachable")
     }
 
     struct AddressRefusal: Error {

@@ -43,20 +43,26 @@ public struct KeyholderServer: Sendable {
     }
 
     /// Binds the socket and serves until cancelled. `onListening` runs once the socket accepts.
+    ///
+    /// Each connection is served by a channel handler on its event loop (``LinkServerHandler``),
+    /// and its upstream request runs on the same loop: an answer crosses no thread on its way
+    /// from the provider to the front.
     public func run(onListening: @Sendable () -> Void = {}) async throws {
         try? FileManager.default.removeItem(atPath: socketPath)
+        let open = OpenConnections()
         let previous = umask(0o077)
-        let server: NIOAsyncChannel<NIOAsyncChannel<LinkFrame, LinkFrame>, Never>
+        let server: any Channel
         do {
             server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .serverChannelOption(.backlog, value: 256)
-                .bind(to: try SocketAddress(unixDomainSocketPath: socketPath)) { channel in
+                .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LinkFrameDecoder()))
                         try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(LinkFrameEncoder()))
-                        return try NIOAsyncChannel<LinkFrame, LinkFrame>(wrappingChannelSynchronously: channel)
+                        try channel.pipeline.syncOperations.addHandler(LinkServerHandler(server: self, open: open))
                     }
                 }
+                .bind(to: try SocketAddress(unixDomainSocketPath: socketPath)).get()
             umask(previous)
         } catch {
             umask(previous)
@@ -65,71 +71,11 @@ public struct KeyholderServer: Sendable {
         chmod(socketPath, socketMode)
         onListening()
         defer { try? FileManager.default.removeItem(atPath: socketPath) }
-        try await withThrowingDiscardingTaskGroup { group in
-            try await server.executeThenClose { connections in
-                for try await connection in connections {
-                    group.addTask { await self.serve(connection) }
-                }
-            }
-        }
-    }
-
-    func serve(_ connection: NIOAsyncChannel<LinkFrame, LinkFrame>) async {
-        let uid = await Self.peerUID(connection.channel)
-        guard let uid, allowedUIDs.contains(uid) else {
-            logger.warning(
-                "keyholder refused a connection from another user",
-                metadata: ["gatehouse.egress.peer_uid": .string(uid.map(String.init) ?? "unknown")])
-            keyholder.record(.egressRefused, ["reason": .string("link_peer_refused"), "peer_uid": .string(uid.map(String.init) ?? "unknown")])
-            keyholder.metrics.linkConnections.add(["peer_refused"])
-            try? await connection.channel.close()
-            return
-        }
-        do {
-            try await connection.executeThenClose { inbound, outbound in
-                var frames = inbound.makeAsyncIterator()
-                guard case .hello(let presented)? = try await frames.next(), Self.constantTimeEqual(presented, secret) else {
-                    logger.warning("keyholder refused a connection without the link secret")
-                    keyholder.record(.egressRefused, ["reason": .string("link_secret_refused")])
-                    keyholder.metrics.linkConnections.add(["secret_refused"])
-                    return
-                }
-                keyholder.metrics.linkConnections.add(["accepted"])
-                try await outbound.write(.helloAccepted)
-                // The front closing the connection is how it cancels: stop the request in flight.
-                let inFlight = InFlight()
-                connection.channel.closeFuture.whenComplete { _ in inFlight.cancel() }
-                while let frame = try await frames.next() {
-                    switch frame {
-                    case .requestHead(let head):
-                        var request = try LinkMessages.decodeRequestHead(head)
-                        var body = ByteBuffer()
-                        reading: while true {
-                            switch try await frames.next() {
-                            case .requestBody(var chunk)?:
-                                guard body.readableBytes + chunk.readableBytes <= maxRequestBytes else { return }
-                                body.writeBuffer(&chunk)
-                            case .requestEnd?: break reading
-                            default: return
-                            }
-                        }
-                        if body.readableBytes > 0 { request.body = body }
-                        let complete = request
-                        let task = Task { try await self.forward(complete, to: outbound) }
-                        inFlight.start(task)
-                        defer { inFlight.finish() }
-                        try await task.value
-                    case .records(let payload):
-                        try await outbound.write(.recordsAccepted(acceptRecords(payload)))
-                    case .metricsRequest:
-                        try await outbound.write(.metricsReport(ByteBuffer(string: keyholder.metrics.render())))
-                    default:
-                        return
-                    }
-                }
-            }
-        } catch {
-            logger.debug("keyholder link closed", metadata: ["gatehouse.egress.error": .string("\(type(of: error))")])
+        try await withTaskCancellationHandler {
+            try await server.closeFuture.get()
+        } onCancel: {
+            server.close(promise: nil)
+            open.closeAll()
         }
     }
 
@@ -164,40 +110,6 @@ public struct KeyholderServer: Sendable {
         return JSONValue.object(["accepted": .int(Int64(accepted)), "refused": .int(Int64(refused))]).encodedBuffer()
     }
 
-    func forward(_ request: EgressRequest, to outbound: NIOAsyncChannelOutboundWriter<LinkFrame>) async throws {
-        let response: EgressResponse
-        do {
-            response = try await keyholder.send(request)
-        } catch let error as GatewayError {
-            try await outbound.write(.failure(LinkMessages.encodeFailure(error)))
-            return
-        }
-        try await outbound.write(.responseHead(LinkMessages.encodeResponseHead(status: response.status, headers: response.headers)))
-        do {
-            var forwarded = 0
-            for try await chunk in response.body {
-                forwarded += chunk.readableBytes
-                guard forwarded <= keyholder.limits.maxResponseBytes else {
-                    keyholder.refuse("response_too_large", provider: request.provider, detail: "\(keyholder.limits.maxResponseBytes) bytes")
-                    throw GatewayError(
-                        .upstreamFailure, "The provider's answer exceeded \(keyholder.limits.maxResponseBytes) bytes.",
-                        code: "upstream_too_large")
-                }
-                try await outbound.write(.responseBody(chunk))
-            }
-        } catch is CancellationError {
-            throw CancellationError()
-        } catch let error as GatewayError {
-            try await outbound.write(.failure(LinkMessages.encodeFailure(error)))
-            return
-        } catch {
-            let lost = GatewayError(.upstreamFailure, "The connection to the provider was lost mid-stream.", code: "upstream_stream_lost")
-            try await outbound.write(.failure(LinkMessages.encodeFailure(lost)))
-            return
-        }
-        try await outbound.write(.responseEnd)
-    }
-
     static func constantTimeEqual(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
         guard lhs.count == rhs.count, !lhs.isEmpty else { return false }
         var difference: UInt8 = 0
@@ -205,16 +117,15 @@ public struct KeyholderServer: Sendable {
         return difference == 0
     }
 
-    /// The user id of the process at the other end of a Unix socket (`SO_PEERCRED`).
-    static func peerUID(_ channel: any Channel) async -> UInt32? {
+    /// The user id of the process at the other end of a Unix socket (`SO_PEERCRED`), read on the channel's event loop.
+    static func peerUID(_ channel: any Channel, _ answer: @escaping (UInt32?) -> Void) {
         #if canImport(Glibc)
-            guard let provider = channel as? any SocketOptionProvider else { return nil }
-            let future: EventLoopFuture<PeerCredentials> = channel.eventLoop.flatSubmit {
-                provider.unsafeGetSocketOption(level: .socket, name: NIOBSDSocket.Option(rawValue: SO_PEERCRED))
-            }
-            return (try? await future.get()).map { UInt32($0.uid) }
+            guard let provider = channel as? any SocketOptionProvider else { return answer(nil) }
+            let future: EventLoopFuture<PeerCredentials> = provider.unsafeGetSocketOption(
+                level: .socket, name: NIOBSDSocket.Option(rawValue: SO_PEERCRED))
+            future.whenComplete { answer((try? $0.get()).map { UInt32($0.uid) }) }
         #else
-            return nil
+            answer(nil)
         #endif
     }
 }
@@ -226,27 +137,3 @@ struct PeerCredentials: Sendable {
     var gid: UInt32 = 0
 }
 
-/// The request a connection is serving, cancelled when the connection closes.
-private final class InFlight: @unchecked Sendable {
-    private let lock = NIOLock()
-    private var task: Task<Void, any Error>?
-    private var closed = false
-
-    func start(_ task: Task<Void, any Error>) {
-        let cancelNow = lock.withLock {
-            self.task = task
-            return closed
-        }
-        if cancelNow { task.cancel() }
-    }
-
-    func finish() { lock.withLock { task = nil } }
-
-    func cancel() {
-        let task = lock.withLock {
-            closed = true
-            return self.task
-        }
-        task?.cancel()
-    }
-}

@@ -42,18 +42,11 @@ public struct ProviderEndpoint: Sendable {
     /// The full URL of a request: this endpoint's origin and base path, then the
     /// request's segments, each percent-encoded so no segment can add a path, query or fragment.
     func url(for request: EgressRequest) throws -> String {
-        var url = "\(scheme)://\(host.contains(":") ? "[\(host)]" : host):\(port)\(basePath)"
+        var url = prefix
         for segment in request.pathSegments {
-            // A segment is one path component: nothing that could climb, add components, or start a query.
-            guard !segment.isEmpty, segment != ".", segment != "..",
-                !segment.contains(where: { "/\\?#%".contains($0) || $0.isNewline || ($0.asciiValue ?? 32) < 32 })
-            else {
-                throw EgressError.invalidPath(provider: name)
-            }
-            guard let encoded = segment.addingPercentEncoding(withAllowedCharacters: Self.segmentCharacters) else {
-                throw EgressError.invalidPath(provider: name)
-            }
-            url += "/" + encoded
+            guard let encoded = Self.encodeSegment(segment) else { throw EgressError.invalidPath(provider: name) }
+            url += "/"
+            url += encoded
         }
         if !request.query.isEmpty {
             url += "?" + request.query.map { item in
@@ -63,6 +56,38 @@ public struct ProviderEndpoint: Sendable {
             }.joined(separator: "&")
         }
         return url
+    }
+
+    /// Origin and base path, the start of every URL.
+    private var prefix: String { "\(scheme)://\(host.contains(":") ? "[\(host)]" : host):\(port)\(basePath)" }
+
+    /// One path segment, percent-encoded; nil for a segment that could climb, add components,
+    /// or start a query (empty, `.`, `..`, or holding `/ \ ? # %`, a control character or a line break).
+    static func encodeSegment(_ segment: String) -> String? {
+        guard !segment.isEmpty, segment != ".", segment != ".." else { return nil }
+        var ascii = true
+        var plain = true
+        for byte in segment.utf8 {
+            if byte >= 0x80 {
+                ascii = false
+                break
+            }
+            if byte < 0x20 { return nil }
+            switch byte {
+            case UInt8(ascii: "/"), UInt8(ascii: "\\"), UInt8(ascii: "?"), UInt8(ascii: "#"), UInt8(ascii: "%"): return nil
+            default: if !segmentBytes[Int(byte)] { plain = false }
+            }
+        }
+        if ascii && plain { return segment }
+        guard !segment.contains(where: { "/\\?#%".contains($0) || $0.isNewline || ($0.asciiValue ?? 32) < 32 }) else {
+            return nil
+        }
+        return segment.addingPercentEncoding(withAllowedCharacters: segmentCharacters)
+    }
+
+    /// ASCII bytes a segment may carry unencoded (`segmentCharacters`, as a table).
+    private static let segmentBytes: [Bool] = (0..<128).map { byte in
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$'()*+,;=:@".utf8.contains(UInt8(byte))
     }
 
     /// RFC 3986 `pchar` minus `/`: unreserved, sub-delims, `:` and `@`.

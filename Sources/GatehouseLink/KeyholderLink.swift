@@ -17,11 +17,14 @@ public final class KeyholderLink: EgressTransport, Sendable {
     let socketPath: String
     let secret: [UInt8]
     let maxIdle: Int
+    /// The most bytes of a non-streamed answer the front gathers.
+    let maxAnswerBytes: Int
 
     /// Open connections waiting for an exchange.
     private let idle = Mutex<[LinkConnection]>([])
 
-    public init(socketPath: String, secret: [UInt8], maxIdle: Int = 64) {
+    public init(socketPath: String, secret: [UInt8], maxIdle: Int = 64, maxAnswerBytes: Int = 64 << 20) {
+        self.maxAnswerBytes = maxAnswerBytes
         self.socketPath = socketPath
         self.secret = secret
         self.maxIdle = maxIdle
@@ -33,17 +36,19 @@ public final class KeyholderLink: EgressTransport, Sendable {
     static let unavailable = GatewayError(
         .upstreamUnavailable, "The gateway's egress is not available; try again shortly.", code: "keyholder_unavailable")
 
-    /// Connected channels, or a refusal as ``unavailable``.
-    func connect() async throws -> NIOAsyncChannel<LinkFrame, LinkFrame> {
+    /// A connected channel with its link handler, or a refusal as ``unavailable``.
+    func connect() async throws -> (any Channel, NIOLoopBound<LinkClientHandler>) {
         do {
             let address = try SocketAddress(unixDomainSocketPath: socketPath)
             return try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .connectTimeout(.seconds(5))
                 .connect(to: address) { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        let handler = LinkClientHandler()
                         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LinkFrameDecoder()))
                         try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(LinkFrameEncoder()))
-                        return try NIOAsyncChannel<LinkFrame, LinkFrame>(wrappingChannelSynchronously: channel)
+                        try channel.pipeline.syncOperations.addHandler(handler)
+                        return (channel, NIOLoopBound(handler, eventLoop: channel.eventLoop))
                     }
                 }
         } catch {
@@ -56,7 +61,8 @@ public final class KeyholderLink: EgressTransport, Sendable {
         while let connection = idle.withLock({ $0.popLast() }) {
             if connection.isUsable { return connection }
         }
-        return try await LinkConnection.open(channel: connect(), secret: secret) { [weak self] connection in
+        let (channel, handler) = try await connect()
+        return try await LinkConnection.open(channel: channel, handler: handler, secret: secret) { [weak self] connection in
             self?.release(connection)
         }
     }
@@ -77,9 +83,9 @@ public final class KeyholderLink: EgressTransport, Sendable {
 
     /// Checks that the keyholder answers and accepts this link's secret (on a connection of its own).
     public func probe() async -> Bool {
-        guard let connection = try? await LinkConnection.open(channel: connect(), secret: secret, release: { _ in }) else {
-            return false
-        }
+        guard let (channel, handler) = try? await connect(),
+            let connection = try? await LinkConnection.open(channel: channel, handler: handler, secret: secret, release: { _ in })
+        else { return false }
         connection.close()
         return true
     }
@@ -105,6 +111,6 @@ public final class KeyholderLink: EgressTransport, Sendable {
     }
 
     public func send(_ request: EgressRequest) async throws -> EgressResponse {
-        try await acquire().send(request)
+        try await acquire().send(request, maxBufferedBytes: maxAnswerBytes)
     }
 }

@@ -6,188 +6,252 @@ import Synchronization
 
 /// One open, authenticated connection to the keyholder, carrying one exchange at a time.
 ///
-/// A worker task owns the channel for its whole life (hello first, then one job after
-/// another). A job that ends cleanly — the keyholder's answer read to its last frame —
-/// hands the connection back to the pool. A job that is abandoned (the caller cancelled
-/// or dropped the answer's body) cancels the worker, which closes the connection: that
-/// close is what tells the keyholder to cancel the upstream request, and a connection in
-/// an unknown state is never reused.
+/// The connection's state lives in a channel handler on its event loop
+/// (``LinkClientHandler``): a caller's request is written as all its frames with one
+/// flush, and the answer's frames are handed to the caller from the event loop, with no
+/// task in between. An exchange that ends cleanly — the answer read to its last frame —
+/// hands the connection back to the pool. One that is abandoned (the caller was cancelled
+/// or dropped the answer's body) closes the connection: that close is what tells the
+/// keyholder to cancel the upstream request, and a connection in an unknown state is
+/// never reused.
 final class LinkConnection: Sendable {
-    enum Job: Sendable {
-        case send(EgressRequest, Exchange)
-        case ask(LinkFrame, CheckedContinuation<LinkFrame, any Error>)
+    let channel: any Channel
+    private let handler: NIOLoopBound<LinkClientHandler>
+
+    private init(channel: any Channel, handler: NIOLoopBound<LinkClientHandler>) {
+        self.channel = channel
+        self.handler = handler
     }
 
-    struct State {
-        var closed = false
-        var worker: Task<Void, Never>?
-        /// The exchange being served, so that only its own cancellation can close the connection.
-        var current: ObjectIdentifier?
-    }
+    var isUsable: Bool { channel.isActive }
 
-    private let jobs: AsyncStream<Job>.Continuation
-    private let state = Mutex(State())
-
-    private init(jobs: AsyncStream<Job>.Continuation) {
-        self.jobs = jobs
-    }
-
-    var isUsable: Bool { !state.withLock { $0.closed } }
-
-    /// Starts the worker on `channel`, sends the hello, and returns once the keyholder accepted it.
+    /// Takes over a connected channel, sends the hello, and returns once the keyholder accepted it.
+    /// `release` runs (on the event loop) after each clean exchange.
     static func open(
-        channel: NIOAsyncChannel<LinkFrame, LinkFrame>, secret: [UInt8],
+        channel: any Channel, handler: NIOLoopBound<LinkClientHandler>, secret: [UInt8],
         release: @escaping @Sendable (LinkConnection) -> Void
     ) async throws -> LinkConnection {
-        let (stream, continuation) = AsyncStream<Job>.makeStream()
-        let connection = LinkConnection(jobs: continuation)
-        try await withCheckedThrowingContinuation { (ready: CheckedContinuation<Void, any Error>) in
-            let worker = Task {
-                await connection.work(channel: channel, secret: secret, jobs: stream, ready: ready, release: release)
-            }
-            connection.state.withLock { $0.worker = worker }
+        let connection = LinkConnection(channel: channel, handler: handler)
+        let reply = try? await channel.eventLoop.flatSubmit { () -> EventLoopFuture<LinkFrame> in
+            handler.value.adopt(connection, release: release)
+            return handler.value.ask(.hello(secret: secret), releasing: false)
+        }.get()
+        guard reply == .helloAccepted else {
+            connection.close()
+            throw KeyholderLink.unavailable
         }
-        // A keyholder that goes away (restart, shutdown) closes the socket: stop offering it.
-        channel.channel.closeFuture.whenComplete { _ in connection.close() }
         return connection
     }
 
     /// Closes the connection (idle, or abandoning its exchange).
     func close() {
-        let worker = state.withLock { state in
-            state.closed = true
-            return state.worker
+        channel.close(promise: nil)
+    }
+
+    /// Sends a request and returns its answer's head. A non-streamed answer arrives whole
+    /// (its body read to the end before this returns); a stream's body follows chunk by chunk.
+    func send(_ request: EgressRequest, maxBufferedBytes: Int) async throws -> EgressResponse {
+        let exchange = Exchange(connection: self, buffered: !request.isStreaming, limit: maxBufferedBytes)
+        var frames: [LinkFrame] = [.requestHead(LinkMessages.encodeRequestHead(request))]
+        if var payload = request.body {
+            while payload.readableBytes > 0,
+                let slice = payload.readSlice(length: min(KeyholderLink.chunkSize, payload.readableBytes))
+            {
+                frames.append(.requestBody(slice))
+            }
         }
-        jobs.finish()
-        worker?.cancel()
-    }
-
-    /// Closes the connection if `exchange` is still the one it serves.
-    func abandon(_ exchange: Exchange) {
-        let serving = state.withLock { $0.current == ObjectIdentifier(exchange) }
-        if serving { close() }
-    }
-
-    func send(_ request: EgressRequest) async throws -> EgressResponse {
-        let exchange = Exchange(connection: self)
+        frames.append(.requestEnd)
+        let outbound = frames
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (head: CheckedContinuation<EgressResponse, any Error>) in
                 exchange.head = head
-                state.withLock { $0.current = ObjectIdentifier(exchange) }
-                if case .terminated = jobs.yield(.send(request, exchange)) {
-                    exchange.fail(KeyholderLink.unavailable)
-                }
+                let handler = self.handler
+                channel.eventLoop.execute { handler.value.start(exchange, frames: outbound) }
             }
         } onCancel: {
             exchange.cancel()
         }
     }
 
+    /// Sends one frame and returns the keyholder's single answer frame.
     func ask(_ frame: LinkFrame) async throws -> LinkFrame {
-        try await withCheckedThrowingContinuation { (answer: CheckedContinuation<LinkFrame, any Error>) in
-            if case .terminated = jobs.yield(.ask(frame, answer)) {
-                answer.resume(throwing: KeyholderLink.unavailable)
-            }
-        }
-    }
-
-    private func work(
-        channel: NIOAsyncChannel<LinkFrame, LinkFrame>, secret: [UInt8], jobs: AsyncStream<Job>,
-        ready: CheckedContinuation<Void, any Error>, release: @Sendable (LinkConnection) -> Void
-    ) async {
-        var greeted = false
-        var pending: Job?
+        let handler = self.handler
         do {
-            try await channel.executeThenClose { inbound, outbound in
-                var iterator = inbound.makeAsyncIterator()
-                try await outbound.write(.hello(secret: secret))
-                guard try await iterator.next() == .helloAccepted else { throw KeyholderLink.unavailable }
-                greeted = true
-                ready.resume()
-                for await job in jobs {
-                    pending = job
-                    switch job {
-                    case .ask(let frame, let answer):
-                        try await outbound.write(frame)
-                        guard let reply = try await iterator.next() else { throw KeyholderLink.unavailable }
-                        pending = nil
-                        answer.resume(returning: reply)
-                    case .send(let request, let exchange):
-                        try await Self.exchange(request, exchange, inbound: &iterator, outbound: outbound)
-                        pending = nil
-                        state.withLock { $0.current = nil }
-                    }
-                    release(self)
-                }
-            }
+            return try await channel.eventLoop.flatSubmit { handler.value.ask(frame, releasing: true) }.get()
+        } catch let error as GatewayError {
+            throw error
         } catch {
-            if !greeted { ready.resume(throwing: KeyholderLink.unavailable) }
-            let failure = (error as? GatewayError) ?? KeyholderLink.unavailable
-            switch pending {
-            case .ask(_, let answer): answer.resume(throwing: failure)
-            case .send(_, let exchange): exchange.fail(failure)
-            case nil: break
-            }
-        }
-        state.withLock { $0.closed = true }
-        self.jobs.finish()
-        // A job queued after the worker stopped reading is failed by `yield` returning `.terminated`.
-    }
-
-    /// One request and its answer. Throws (closing the connection) on anything but a clean end.
-    private static func exchange(
-        _ request: EgressRequest, _ exchange: Exchange,
-        inbound iterator: inout NIOAsyncChannelInboundStream<LinkFrame>.AsyncIterator,
-        outbound: NIOAsyncChannelOutboundWriter<LinkFrame>
-    ) async throws {
-        try await outbound.write(.requestHead(LinkMessages.encodeRequestHead(request)))
-        if var payload = request.body {
-            while payload.readableBytes > 0,
-                let slice = payload.readSlice(length: min(KeyholderLink.chunkSize, payload.readableBytes))
-            {
-                try await outbound.write(.requestBody(slice))
-            }
-        }
-        try await outbound.write(.requestEnd)
-        switch try await iterator.next() {
-        case .responseHead(let payload):
-            let (status, headers) = try LinkMessages.decodeResponseHead(payload)
-            exchange.deliverHead(status: status, headers: headers)
-        case .failure(let payload):
-            // A refusal or upstream failure before any answer: the exchange is complete.
-            exchange.fail(LinkMessages.decodeFailure(payload))
-            return
-        default:
             throw KeyholderLink.unavailable
         }
-        while let frame = try await iterator.next() {
-            switch frame {
-            case .responseBody(let chunk): exchange.body.yield(chunk)
-            case .responseEnd:
-                exchange.finishBody(throwing: nil)
-                return
-            case .failure(let payload):
-                exchange.finishBody(throwing: LinkMessages.decodeFailure(payload))
-                return
-            default:
-                throw KeyholderLink.unavailable
-            }
-        }
-        throw GatewayError(.upstreamFailure, "The connection to the provider was lost mid-stream.", code: "upstream_stream_lost")
     }
 }
 
-/// One request's state, shared by the caller (`send`, the body it reads) and the worker.
+/// The front's end of one link connection, on its event loop: writes requests, routes
+/// the keyholder's frames to the exchange waiting for them.
+final class LinkClientHandler: ChannelInboundHandler {
+    typealias InboundIn = LinkFrame
+    typealias OutboundOut = LinkFrame
+
+    private enum Waiting {
+        case nothing
+        /// The hello or a question (records, metrics): the next frame is the reply.
+        case reply(EventLoopPromise<LinkFrame>, releasing: Bool)
+        /// A request was sent: a response head or a failure comes next.
+        case head(Exchange)
+        /// A non-streamed answer, gathered until its end.
+        case gathering(Exchange, status: Int, headers: [(name: String, value: String)])
+        /// A stream: each chunk goes to the caller as it arrives.
+        case streaming(Exchange)
+    }
+
+    private var waiting = Waiting.nothing
+    /// The body of the answer being gathered (kept out of `waiting` so it grows in place).
+    private var gathered = ByteBuffer()
+    private var context: ChannelHandlerContext?
+    /// The connection this handler serves; held while the channel is open, dropped when it closes.
+    private var connection: LinkConnection?
+    private var release: (@Sendable (LinkConnection) -> Void)?
+
+    init() {}
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
+    func adopt(_ connection: LinkConnection, release: @escaping @Sendable (LinkConnection) -> Void) {
+        self.connection = connection
+        self.release = release
+    }
+
+    func ask(_ frame: LinkFrame, releasing: Bool) -> EventLoopFuture<LinkFrame> {
+        guard let context, context.channel.isActive, case .nothing = waiting else {
+            return (context?.eventLoop ?? MultiThreadedEventLoopGroup.singleton.any()).makeFailedFuture(KeyholderLink.unavailable)
+        }
+        let promise = context.eventLoop.makePromise(of: LinkFrame.self)
+        waiting = .reply(promise, releasing: releasing)
+        context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
+        return promise.futureResult
+    }
+
+    func start(_ exchange: Exchange, frames: [LinkFrame]) {
+        guard let context, context.channel.isActive, case .nothing = waiting else {
+            exchange.fail(KeyholderLink.unavailable)
+            return
+        }
+        waiting = .head(exchange)
+        for frame in frames { context.write(wrapOutboundOut(frame), promise: nil) }
+        context.flush()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        switch (waiting, frame) {
+        case (.reply(let promise, let releasing), _):
+            waiting = .nothing
+            promise.succeed(frame)
+            if releasing { idle() }
+        case (.head(let exchange), .responseHead(let payload)):
+            guard let (status, headers) = try? LinkMessages.decodeResponseHead(payload) else { return violation(context) }
+            if exchange.buffered {
+                gathered = ByteBuffer()
+                waiting = .gathering(exchange, status: status, headers: headers)
+            } else {
+                waiting = .streaming(exchange)
+                exchange.deliverHead(status: status, headers: headers)
+            }
+        case (.head(let exchange), .failure(let payload)):
+            // A refusal or upstream failure before any answer: the exchange is complete.
+            waiting = .nothing
+            exchange.fail(LinkMessages.decodeFailure(payload))
+            idle()
+        case (.gathering(let exchange, _, _), .responseBody(var chunk)):
+            guard gathered.readableBytes + chunk.readableBytes <= exchange.limit else {
+                waiting = .nothing
+                gathered = ByteBuffer()
+                exchange.fail(
+                    GatewayError(
+                        .upstreamFailure, "The upstream response exceeded \(exchange.limit) bytes.", code: "upstream_too_large"))
+                context.close(promise: nil)
+                return
+            }
+            if gathered.readableBytes == 0 { gathered = chunk } else { gathered.writeBuffer(&chunk) }
+        case (.gathering(let exchange, let status, let headers), .responseEnd):
+            waiting = .nothing
+            let body = gathered
+            gathered = ByteBuffer()
+            exchange.deliverWhole(status: status, headers: headers, body: body)
+            idle()
+        case (.gathering(let exchange, _, _), .failure(let payload)), (.streaming(let exchange), .failure(let payload)):
+            gathered = ByteBuffer()
+            waiting = .nothing
+            exchange.fail(LinkMessages.decodeFailure(payload))
+            idle()
+        case (.streaming(let exchange), .responseBody(let chunk)):
+            exchange.body.yield(chunk)
+        case (.streaming(let exchange), .responseEnd):
+            waiting = .nothing
+            exchange.finishBody(throwing: nil)
+            idle()
+        default:
+            violation(context)
+        }
+    }
+
+    /// An exchange ended cleanly: the connection can serve the next one.
+    private func idle() {
+        if let connection, let release { release(connection) }
+    }
+
+    private func violation(_ context: ChannelHandlerContext) {
+        failWaiting(KeyholderLink.unavailable)
+        context.close(promise: nil)
+    }
+
+    private func failWaiting(_ error: GatewayError) {
+        let pending = waiting
+        waiting = .nothing
+        switch pending {
+        case .nothing: break
+        case .reply(let promise, _): promise.fail(error)
+        case .head(let exchange), .gathering(let exchange, _, _):
+            gathered = ByteBuffer()
+            exchange.fail(error)
+        case .streaming(let exchange):
+            exchange.fail(
+                GatewayError(.upstreamFailure, "The connection to the provider was lost mid-stream.", code: "upstream_stream_lost"))
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        failWaiting(KeyholderLink.unavailable)
+        connection = nil
+        release = nil
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        failWaiting(KeyholderLink.unavailable)
+        context.close(promise: nil)
+    }
+}
+
+/// One request's state, shared by the caller (`send`, the body it reads) and the event loop.
 final class Exchange: @unchecked Sendable {
     private let lock = NIOLock()
     private var _head: CheckedContinuation<EgressResponse, any Error>?
     private var finished = false
     let body: AsyncThrowingStream<ByteBuffer, any Error>.Continuation
     let stream: AsyncThrowingStream<ByteBuffer, any Error>
-    weak var connection: LinkConnection?
+    let connection: LinkConnection
+    /// Whether the answer is gathered whole before the caller sees it (not a stream).
+    let buffered: Bool
+    /// The most bytes of a gathered answer.
+    let limit: Int
 
-    init(connection: LinkConnection) {
+    init(connection: LinkConnection, buffered: Bool, limit: Int) {
         self.connection = connection
+        self.buffered = buffered
+        self.limit = limit
         (stream, body) = AsyncThrowingStream<ByteBuffer, any Error>.makeStream()
     }
 
@@ -208,6 +272,13 @@ final class Exchange: @unchecked Sendable {
             returning: EgressResponse(status: status, headers: headers, body: ByteStream(LinkBody(stream: stream, exchange: self))))
     }
 
+    /// A gathered answer: the exchange is complete before the caller sees it.
+    func deliverWhole(status: Int, headers: [(name: String, value: String)], body whole: ByteBuffer) {
+        lock.withLock { finished = true }
+        body.finish()
+        takeHead()?.resume(returning: EgressResponse(status: status, headers: headers, body: .single(whole)))
+    }
+
     func finishBody(throwing error: (any Error)?) {
         lock.withLock { finished = true }
         body.finish(throwing: error)
@@ -223,11 +294,12 @@ final class Exchange: @unchecked Sendable {
         }
     }
 
-    /// The caller gave up: close the connection if the answer is still coming.
+    /// The caller gave up: close the connection if the answer is still coming. (A finished
+    /// exchange's connection may already serve another exchange, and is left alone.)
     func cancel() {
         let done = lock.withLock { finished }
         guard !done else { return }
-        connection?.abandon(self)
+        connection.close()
     }
 }
 

@@ -289,16 +289,32 @@ public struct AuditRecord: Sendable, Hashable {
         }
     }
 
+    /// The canonical encoding, written directly: the members in sorted order (`actor`, `fields`,
+    /// `hash`, `kind`, `prev`, `seq`, `time`), the same bytes `AuditJSON.object(...).canonical` gives.
     private static func encode(
         _ seq: Int, _ time: String, _ kind: String, _ actor: String, _ fields: [String: AuditValue], _ prev: String,
         hash: String?
     ) -> [UInt8] {
-        var object: [String: AuditJSON] = [
-            "seq": .int(Int64(seq)), "time": .string(time), "kind": .string(kind), "actor": .string(actor),
-            "fields": .object(fields.mapValues(\.json)), "prev": .string(prev),
-        ]
-        if let hash { object["hash"] = .string(hash) }
-        return AuditJSON.object(object).canonical
+        var out: [UInt8] = []
+        out.reserveCapacity(320 + fields.count * 48)
+        out.append(contentsOf: #"{"actor":"#.utf8)
+        AuditJSON.writeString(actor, into: &out)
+        out.append(contentsOf: #","fields":"#.utf8)
+        AuditJSON.writeObject(fields, into: &out, value: \.json) { AuditJSON.write($0, into: &$1) }
+        if let hash {
+            out.append(contentsOf: #","hash":"#.utf8)
+            AuditJSON.writeString(hash, into: &out)
+        }
+        out.append(contentsOf: #","kind":"#.utf8)
+        AuditJSON.writeString(kind, into: &out)
+        out.append(contentsOf: #","prev":"#.utf8)
+        AuditJSON.writeString(prev, into: &out)
+        out.append(contentsOf: #","seq":"#.utf8)
+        out.append(contentsOf: String(seq).utf8)
+        out.append(contentsOf: #","time":"#.utf8)
+        AuditJSON.writeString(time, into: &out)
+        out.append(UInt8(ascii: "}"))
+        return out
     }
 }
 

@@ -6,6 +6,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import Synchronization
 
 /// The front's request pipeline: authenticate, read the body within its limit,
 /// authorise the model, route to the deployment, translate or pass through, and
@@ -78,10 +79,20 @@ public struct Gateway: Sendable {
         }
     }
 
+    /// A request id unique to this gateway: a random prefix drawn once per process, then a
+    /// counter (drawing randomness per request cost two system calls). Ids are labels for
+    /// correlating logs and the audit trail, not secrets.
     static func makeRequestID() -> String {
-        var generator = SystemRandomNumberGenerator()
-        return "req_" + String(generator.next(), radix: 16) + String(generator.next() & 0xFFFF, radix: 16)
+        let count = requestCounter.add(1, ordering: .relaxed).newValue
+        return requestIDPrefix + String(count, radix: 16)
     }
+
+    private static let requestIDPrefix: String = {
+        var generator = SystemRandomNumberGenerator()
+        let random = String(generator.next() | (1 << 63), radix: 16)
+        return "req_" + random + "_"
+    }()
+    private static let requestCounter = Atomic<UInt64>(0)
 
     // MARK: Authentication
 

@@ -58,6 +58,29 @@ struct AuditFormatTests {
         #expect(AuditJSON.parse(Array(text.utf8)) == nil)
     }
 
+    @Test("a record's line is the generic canonical encoding of its members, escapes and all")
+    func recordLineIsCanonical() throws {
+        let samples: [[String: AuditValue]] = [
+            [:],
+            ["status": .int(200), "provider": "openai", "z": "last", "a": .int(-7)],
+            ["quote": "say \"hi\"\\ now", "control": "tab\tnew\nline\u{01}\u{1F}", "unicode": "héllo ✓ 𝄞", "slash": "a/b"],
+        ]
+        for (index, fields) in samples.enumerated() {
+            let record = AuditRecord(
+                seq: index + 1, time: "2026-11-26T00:00:00.000Z", kind: "request", actor: "front \"x\"", fields: fields,
+                prev: String(repeating: "0", count: 64))
+            let members: [String: AuditJSON] = [
+                "seq": .int(Int64(index + 1)), "time": .string(record.time), "kind": .string(record.kind),
+                "actor": .string(record.actor), "fields": .object(fields.mapValues(\.json)), "prev": .string(record.prev),
+            ]
+            var withHash = members
+            withHash["hash"] = .string(record.hash)
+            #expect(record.line == AuditJSON.object(withHash).canonical)
+            #expect(record.hash == Hex.encode(SHA256.hash(data: AuditJSON.object(members).canonical)))
+            #expect(AuditRecord.parse(line: record.line)?.line == record.line)
+        }
+    }
+
     @Test("escaped input parses to the same string")
     func parserEscapes() {
         #expect(AuditJSON.parse(Array(#""\u00e9\/\ud83d\udd11""#.utf8)) == .string("é/🔑"))

@@ -1,0 +1,90 @@
+import AsyncHTTPClient
+import GatehouseCore
+import NIOCore
+import NIOHTTP1
+
+/// Receives one upstream answer, on the event loop its request was started on: a head,
+/// then body chunks, then an end — or a failure at any point instead of what is left.
+public protocol EgressAnswerSink: AnyObject {
+    func answerHead(status: Int, headers: [(name: String, value: String)])
+    /// One chunk of the body; the upstream is not read further until the returned future
+    /// (if any) completes.
+    func answerBody(_ chunk: ByteBuffer) -> EventLoopFuture<Void>?
+    func answerEnd()
+    func answerFailed(_ error: GatewayError)
+}
+
+/// A request under way upstream.
+public struct EgressCall: Sendable {
+    let task: HTTPClient.Task<Void>
+
+    /// Stops the request (closing its upstream connection); the sink hears nothing more of it.
+    public func cancel() { task.cancel() }
+}
+
+/// Hands the HTTP client's events for one request to a sink, enforcing the answer's size
+/// cap and recording the request once its head arrives. Runs on one event loop.
+final class UpstreamDelegate: HTTPClientResponseDelegate {
+    typealias Response = Void
+
+    private let keyholder: Keyholder
+    private let provider: String
+    private let origin: String
+    private let sink: any EgressAnswerSink
+    private var received = 0
+    private var sawHead = false
+    /// Set once the sink heard the end or a failure: it hears nothing after that.
+    private var done = false
+
+    init(keyholder: Keyholder, provider: String, origin: String, sink: any EgressAnswerSink) {
+        self.keyholder = keyholder
+        self.provider = provider
+        self.origin = origin
+        self.sink = sink
+    }
+
+    func didReceiveHead(task: HTTPClient.Task<Void>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
+        sawHead = true
+        guard !done else { return task.eventLoop.makeSucceededVoidFuture() }
+        let status = Int(head.status.code)
+        keyholder.metrics.requests.add([provider, String(status)])
+        keyholder.record(.egressRequest, ["provider": .string(provider), "origin": .string(origin), "status": .int(status)])
+        var headers: [(name: String, value: String)] = []
+        headers.reserveCapacity(head.headers.count)
+        for header in head.headers { headers.append((header.name.lowercased(), header.value)) }
+        sink.answerHead(status: status, headers: headers)
+        return task.eventLoop.makeSucceededVoidFuture()
+    }
+
+    func didReceiveBodyPart(task: HTTPClient.Task<Void>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
+        guard !done else { return task.eventLoop.makeSucceededVoidFuture() }
+        received += buffer.readableBytes
+        let limit = keyholder.limits.maxResponseBytes
+        guard received <= limit else {
+            done = true
+            keyholder.refuse("response_too_large", provider: provider, detail: "\(limit) bytes")
+            sink.answerFailed(
+                GatewayError(.upstreamFailure, "The provider's answer exceeded \(limit) bytes.", code: "upstream_too_large"))
+            task.cancel()
+            return task.eventLoop.makeSucceededVoidFuture()
+        }
+        return sink.answerBody(buffer) ?? task.eventLoop.makeSucceededVoidFuture()
+    }
+
+    func didReceiveError(task: HTTPClient.Task<Void>, _ error: any Error) {
+        guard !done else { return }
+        done = true
+        if sawHead {
+            sink.answerFailed(
+                GatewayError(.upstreamFailure, "The connection to the provider was lost mid-stream.", code: "upstream_stream_lost"))
+        } else {
+            sink.answerFailed(keyholder.failure(error, provider: provider))
+        }
+    }
+
+    func didFinishRequest(task: HTTPClient.Task<Void>) throws {
+        guard !done else { return }
+        done = true
+        sink.answerEnd()
+    }
+}
