@@ -1,10 +1,10 @@
-import AsyncHTTPClient
 import Foundation
 import GatehouseCore
 import GatehouseSecurity
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 
 /// The keyholder: the only component that holds provider keys and the only one that
 /// talks to providers. It resolves a provider name to its configured endpoint, strips
@@ -39,7 +39,10 @@ public final class Keyholder: @unchecked Sendable {
     private let credentialsLock = NSLock()
     /// The unsealed key of each provider, with the fingerprint it was unsealed at.
     private var credentials: [String: (secret: Secret, fingerprint: String)]
-    private let client: HTTPClient
+    /// Connections to providers at literal or operator-trusted addresses, one client per origin.
+    private let clients: [String: UpstreamClient]
+    private let tls: NIOSSLContext?
+    private let events: UpstreamClient.Events
     public let limits: Limits
     public let metrics: EgressMetrics
     private let logger: Logger
@@ -73,73 +76,70 @@ public final class Keyholder: @unchecked Sendable {
         self.logger = logger
         let metrics = EgressMetrics()
         self.metrics = metrics
-        self.connectionLogger = Logger(label: "gatehouse.egress.connections") { _ in
-            ConnectionEventHandler(metrics: metrics) { kind, fields in audit?.record(kind, fields: fields) }
+        // Each TCP connection to a provider is counted and recorded, with the address actually dialled.
+        let events = UpstreamClient.Events { event, target in
+            metrics.connections.add([event])
+            guard event != "closed" else { return }
+            audit?.record(.egressConnect, fields: ["event": .string(event), "target": .string(String(target.prefix(300)))])
         }
-        self.client = Self.makeClient(limits: limits, dnsOverride: [:], connectionLogger: connectionLogger)
-    }
-
-    /// Handed to each request: the HTTP client's per-request debug logging is not wanted.
-    static let quiet = Logger(label: "gatehouse.egress.request", factory: { _ in SwiftLogNoOpLogHandler() })
-
-    /// Sees the HTTP client's connection pool events (see ``ConnectionEventHandler``).
-    private let connectionLogger: Logger
-
-    /// An HTTP client that never follows redirects and never decompresses; with `dnsOverride`,
-    /// it connects to the given address for a host name (TLS still verifies the name).
-    static func makeClient(limits: Limits, dnsOverride: [String: String], connectionLogger: Logger) -> HTTPClient {
-        var configuration = HTTPClient.Configuration()
-        configuration.redirectConfiguration = .disallow
-        configuration.timeout = .init(connect: limits.connectTimeout, read: nil)
-        configuration.connectionPool = .init(
-            idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: limits.maxConnectionsPerHost)
-        configuration.decompression = .disabled
-        configuration.dnsOverride = dnsOverride
-        // No tracer: nothing the process bootstraps later can observe provider URLs through the client.
-        configuration.tracing.tracer = nil
-        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration, backgroundActivityLogger: connectionLogger)
+        self.events = events
+        let tls: NIOSSLContext?
+        if byName.values.contains(where: { $0.scheme == "https" }) {
+            do {
+                tls = try UpstreamClient.makeTLSContext()
+            } catch {
+                throw EgressError.tlsUnavailable("\(error)")
+            }
+        } else {
+            tls = nil
+        }
+        self.tls = tls
+        var clients: [String: UpstreamClient] = [:]
+        for endpoint in byName.values where clients[endpoint.origin] == nil {
+            clients[endpoint.origin] = UpstreamClient(
+                target: UpstreamTarget(scheme: endpoint.scheme, host: endpoint.host, port: endpoint.port),
+                tls: endpoint.scheme == "https" ? tls : nil, connectTimeout: limits.connectTimeout,
+                maxConnections: limits.maxConnectionsPerHost, events: events)
+        }
+        self.clients = clients
     }
 
     public func shutdown() async throws {
         let pinnedClients = resolutionLock.withLock { pins.values.map(\.client) + retired }
-        for pinned in pinnedClients { try? await pinned.shutdown() }
-        try await client.shutdown()
+        for pinned in pinnedClients { await pinned.shutdown() }
+        for client in clients.values { await client.shutdown() }
     }
 
-    /// Starts `request` upstream; its answer goes to `sink`, on `eventLoop`. The upstream
-    /// connection is preferably one on that loop, so the answer crosses no thread (the client
-    /// does not keep connections it was made to open on a required loop, so it is not
-    /// required). A request the
-    /// keyholder refuses throws before anything is sent. Every refusal is logged, counted and
-    /// recorded.
+    /// Starts `request` upstream; its answer goes to `sink`, on `eventLoop` (the caller's loop:
+    /// the upstream connection is one of that loop's, so the answer crosses no thread). A
+    /// request the keyholder refuses throws before anything is sent. Every refusal is logged,
+    /// counted and recorded.
     public func start(_ request: EgressRequest, on eventLoop: any EventLoop, sink: any EgressAnswerSink) throws(GatewayError)
         -> EgressCall
     {
-        let (client, outbound, endpoint) = try prepare(request)
+        let (client, head, endpoint) = try prepare(request)
         let timeout = request.isStreaming ? limits.streamTimeout : limits.requestTimeout
-        let delegate = UpstreamDelegate(keyholder: self, provider: endpoint.name, origin: endpoint.origin, sink: sink)
-        // The client's per-request debug logging is not wanted (and costs a metadata copy per request).
-        let task = client.execute(
-            request: outbound, delegate: delegate, eventLoop: .delegate(on: eventLoop),
-            deadline: .now() + timeout, logger: Self.quiet)
-        return EgressCall(task: task)
+        let answer = EgressAnswer(keyholder: self, provider: endpoint.name, origin: endpoint.origin, sink: sink)
+        let call = client.execute(head: head, body: request.body, on: eventLoop, deadline: .now() + timeout, sink: answer)
+        answer.call = call
+        return EgressCall(call: call)
     }
 
-    /// Checks a request and builds what goes upstream: the provider's URL, the front's headers
+    /// Checks a request and builds what goes upstream: the provider's path, the front's headers
     /// minus any credential, routing or framing header, and the provider's key, injected last.
-    func prepare(_ request: EgressRequest) throws(GatewayError) -> (HTTPClient, HTTPClient.Request, ProviderEndpoint) {
+    func prepare(_ request: EgressRequest) throws(GatewayError) -> (UpstreamClient, HTTPRequestHead, ProviderEndpoint) {
         guard let endpoint = endpoints[request.provider] else {
             refuse("unknown_provider", provider: request.provider)
             throw GatewayError(.internalError, "The gateway has no route for this model.", code: "unknown_provider")
         }
-        let url: String
+        let target: String
         do {
-            url = try endpoint.url(for: request)
+            target = try endpoint.target(for: request)
         } catch {
             refuse("path_refused", provider: endpoint.name)
             throw GatewayError(.invalidRequest, "The request path was refused.", code: "egress_path_refused")
         }
-        let client: HTTPClient
+        let client: UpstreamClient
         switch route(to: endpoint) {
         case .success(let routed): client = routed
         case .failure(let refusal):
@@ -148,12 +148,17 @@ public final class Keyholder: @unchecked Sendable {
                 .upstreamFailure, "The '\(endpoint.name)' provider resolved to an address the gateway may not reach.",
                 code: "egress_address_refused")
         }
-        guard ["GET", "POST"].contains(request.method) else {
+        let method: HTTPMethod
+        switch request.method {
+        case "GET": method = .GET
+        case "POST": method = .POST
+        default:
             refuse("method_refused", provider: endpoint.name)
             throw GatewayError(.invalidRequest, "The request method was refused.", code: "egress_method_refused")
         }
         var headers = HTTPHeaders()
-        headers.reserveCapacity(request.headers.count + 3)
+        headers.reserveCapacity(request.headers.count + 4)
+        headers.add(name: "host", value: client.target.hostHeader)
         var stripped: [String] = []
         for header in request.headers {
             let name = header.name.lowercased()
@@ -165,32 +170,31 @@ public final class Keyholder: @unchecked Sendable {
         }
         if !stripped.isEmpty { refuse("headers_stripped", provider: endpoint.name, detail: stripped.joined(separator: ",")) }
         headers.replaceOrAdd(name: "user-agent", value: "gatehouse")
+        if let body = request.body {
+            headers.add(name: "content-length", value: String(body.readableBytes))
+        } else if method == .POST {
+            headers.add(name: "content-length", value: "0")
+        }
         if let secret = credentialsLock.withLock({ credentials[endpoint.name]?.secret }) {
             // Injected last, so nothing the front sent can shadow it.
             headers.replaceOrAdd(name: endpoint.credentialHeader, value: endpoint.credentialValue(secret))
         }
-        let outbound: HTTPClient.Request
-        do {
-            outbound = try HTTPClient.Request(
-                url: url, method: HTTPMethod(rawValue: request.method), headers: headers,
-                body: request.body.map { .byteBuffer($0) })
-        } catch {
-            refuse("path_refused", provider: endpoint.name)
-            throw GatewayError(.invalidRequest, "The request path was refused.", code: "egress_path_refused")
-        }
-        return (client, outbound, endpoint)
+        return (client, HTTPRequestHead(version: .http1_1, method: method, uri: target, headers: headers), endpoint)
     }
 
-    /// Maps a failure of the HTTP client before any answer to what the front is told (and counts it).
-    func failure(_ error: any Error, provider: String) -> GatewayError {
-        if let error = error as? HTTPClientError {
-            let mapped = Self.map(error, provider: provider)
-            metrics.failures.add([provider, mapped.code])
-            return mapped
+    /// Maps a failure of the upstream client before any answer to what the front is told (and counts it).
+    func failure(_ failure: UpstreamFailure, provider: String) -> GatewayError {
+        let mapped: GatewayError
+        switch failure {
+        case .connectTimeout, .deadlineExceeded:
+            mapped = GatewayError(.upstreamTimeout, "The '\(provider)' provider did not answer in time.", code: "upstream_timeout")
+        case .connectFailed, .connectionLost, .shutDown:
+            mapped = GatewayError(.upstreamFailure, "Could not reach the '\(provider)' provider.", code: "upstream_unreachable")
         }
-        logger.debug("egress failed", metadata: ["gatehouse.provider": .string(provider)])
-        metrics.failures.add([provider, "upstream_unreachable"])
-        return GatewayError(.upstreamFailure, "Could not reach the '\(provider)' provider.", code: "upstream_unreachable")
+        logger.debug(
+            "egress failed", metadata: ["gatehouse.provider": .string(provider), "gatehouse.egress.failure": .string("\(failure)")])
+        metrics.failures.add([provider, mapped.code])
+        return mapped
     }
 
     struct AddressRefusal: Error {
@@ -200,7 +204,7 @@ public final class Keyholder: @unchecked Sendable {
     /// A client pinned to the address a host name was checked at.
     struct Pin {
         var address: String?
-        var client: HTTPClient
+        var client: UpstreamClient
         var checked: ContinuousClock.Instant
         var refusal: String?
     }
@@ -208,7 +212,7 @@ public final class Keyholder: @unchecked Sendable {
     private let resolutionLock = NSLock()
     private var pins: [String: Pin] = [:]
     /// Clients replaced by a new pin; shut down once their requests can no longer be running.
-    private var retired: [HTTPClient] = []
+    private var retired: [UpstreamClient] = []
 
     /// The client to reach `endpoint` with, or why its host may not be reached now.
     ///
@@ -216,7 +220,8 @@ public final class Keyholder: @unchecked Sendable {
     /// configured and share one client. A host name must resolve to public addresses only,
     /// checked at most every 10 seconds; its requests go through a client pinned to the
     /// checked address (``AddressPin``), so a second lookup at connect time cannot differ.
-    func route(to endpoint: ProviderEndpoint) -> Result<HTTPClient, AddressRefusal> {
+    func route(to endpoint: ProviderEndpoint) -> Result<UpstreamClient, AddressRefusal> {
+        guard let client = clients[endpoint.origin] else { return .failure(AddressRefusal(reason: "unknown_origin")) }
         if EgressAddressPolicy.isExplicitlyNonPublic(host: endpoint.host) { return .success(client) }
         if let category = EgressAddressPolicy.category(of: endpoint.host) {
             return category == .public ? .success(client) : .failure(AddressRefusal(reason: category.rawValue))
@@ -229,7 +234,7 @@ public final class Keyholder: @unchecked Sendable {
         }
         let answers = EgressAddressPolicy.resolve(host: endpoint.host, port: endpoint.port)
         let decision = AddressPin.decide(current: cached?.refusal == nil ? cached?.address : nil, answers: answers)
-        return resolutionLock.withLock { () -> Result<HTTPClient, AddressRefusal> in
+        return resolutionLock.withLock { () -> Result<UpstreamClient, AddressRefusal> in
             var pin = pins[endpoint.host] ?? Pin(address: nil, client: client, checked: now, refusal: nil)
             pin.checked = now
             switch decision {
@@ -238,8 +243,12 @@ public final class Keyholder: @unchecked Sendable {
             case .pin(let address):
                 if pin.address != nil { retire(pin.client) }
                 pin = Pin(
-                    address: address, client: Self.makeClient(
-                        limits: limits, dnsOverride: [endpoint.host: address], connectionLogger: connectionLogger),
+                    address: address,
+                    client: UpstreamClient(
+                        target: UpstreamTarget(
+                            scheme: endpoint.scheme, host: endpoint.host, port: endpoint.port, pinnedAddress: address),
+                        tls: endpoint.scheme == "https" ? tls : nil, connectTimeout: limits.connectTimeout,
+                        maxConnections: limits.maxConnectionsPerHost, events: events),
                     checked: now, refusal: nil)
                 logger.info(
                     "provider address pinned",
@@ -254,13 +263,13 @@ public final class Keyholder: @unchecked Sendable {
     }
 
     /// Shuts a replaced client down after the longest a request through it may still run.
-    private func retire(_ old: HTTPClient) {
+    private func retire(_ old: UpstreamClient) {
         retired.append(old)
         let grace = limits.streamTimeout + .seconds(5)
         Task { [weak self] in
             try? await Task.sleep(for: .nanoseconds(grace.nanoseconds))
             self?.resolutionLock.withLock { self?.retired.removeAll { $0 === old } }
-            try? await old.shutdown()
+            await old.shutdown()
         }
     }
 
@@ -315,14 +324,4 @@ public final class Keyholder: @unchecked Sendable {
         }
     }
 
-    static func map(_ error: HTTPClientError, provider: String) -> GatewayError {
-        switch error {
-        case .deadlineExceeded, .readTimeout, .connectTimeout, .writeTimeout:
-            return GatewayError(.upstreamTimeout, "The '\(provider)' provider did not answer in time.", code: "upstream_timeout")
-        case .cancelled:
-            return GatewayError(.upstreamFailure, "The request to the '\(provider)' provider was cancelled.", code: "upstream_cancelled")
-        default:
-            return GatewayError(.upstreamFailure, "Could not reach the '\(provider)' provider.", code: "upstream_unreachable")
-        }
-    }
 }

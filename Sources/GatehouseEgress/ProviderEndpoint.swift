@@ -42,12 +42,18 @@ public struct ProviderEndpoint: Sendable {
     /// The full URL of a request: this endpoint's origin and base path, then the
     /// request's segments, each percent-encoded so no segment can add a path, query or fragment.
     func url(for request: EgressRequest) throws -> String {
-        var url = prefix
+        try "\(scheme)://\(host.contains(":") ? "[\(host)]" : host):\(port)" + target(for: request)
+    }
+
+    /// The request target (origin form): the base path, the request's encoded segments, and its query.
+    func target(for request: EgressRequest) throws -> String {
+        var url = basePath
         for segment in request.pathSegments {
             guard let encoded = Self.encodeSegment(segment) else { throw EgressError.invalidPath(provider: name) }
             url += "/"
             url += encoded
         }
+        if url.isEmpty { url = "/" }
         if !request.query.isEmpty {
             url += "?" + request.query.map { item in
                 let name = item.name.addingPercentEncoding(withAllowedCharacters: Self.queryCharacters) ?? ""
@@ -57,9 +63,6 @@ public struct ProviderEndpoint: Sendable {
         }
         return url
     }
-
-    /// Origin and base path, the start of every URL.
-    private var prefix: String { "\(scheme)://\(host.contains(":") ? "[\(host)]" : host):\(port)\(basePath)" }
 
     /// One path segment, percent-encoded; nil for a segment that could climb, add components,
     /// or start a query (empty, `.`, `..`, or holding `/ \ ? # %`, a control character or a line break).
@@ -118,6 +121,7 @@ public enum EgressError: Error, CustomStringConvertible, Sendable {
     case invalidPath(provider: String)
     case unknownProvider(String)
     case missingKey(provider: String, key: String, underlying: String)
+    case tlsUnavailable(String)
 
     public var description: String {
         switch self {
@@ -126,6 +130,7 @@ public enum EgressError: Error, CustomStringConvertible, Sendable {
         case .unknownProvider(let provider): return "no provider named '\(provider)' is configured"
         case .missingKey(let provider, let key, let underlying):
             return "provider '\(provider)': cannot unseal key '\(key)': \(underlying)"
+        case .tlsUnavailable(let underlying): return "cannot set up TLS for providers: \(underlying)"
         }
     }
 }

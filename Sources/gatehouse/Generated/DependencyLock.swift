@@ -13,7 +13,7 @@ enum GeneratedDependencyLock {
             version: "1.37.0",
             purl: "pkg:swift/github.com/swift-server/async-http-client@1.37.0",
             tree: "a5f220a2aba7753b293b765021ddc9d7b4a22255",
-            isDirect: true,
+            isDirect: false,
             dependencies: ["swift-algorithms", "swift-atomics", "swift-configuration", "swift-distributed-tracing", "swift-log", "swift-nio", "swift-nio-extras", "swift-nio-http2", "swift-nio-ssl", "swift-nio-transport-services", "swift-service-context"],
             buildTimeTargets: []
         ),
@@ -222,7 +222,7 @@ enum GeneratedDependencyLock {
             version: "2.37.6",
             purl: "pkg:swift/github.com/apple/swift-nio-ssl@2.37.6",
             tree: "e7d14b15731ae4e7b76f261b8771f6d95a571ee0",
-            isDirect: false,
+            isDirect: true,
             dependencies: ["swift-nio"],
             buildTimeTargets: []
         ),

@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import GatehouseCore
 import NIOCore
 import NIOHTTP1
@@ -16,25 +15,23 @@ public protocol EgressAnswerSink: AnyObject {
 
 /// A request under way upstream.
 public struct EgressCall: Sendable {
-    let task: HTTPClient.Task<Void>
+    let call: UpstreamCall
 
     /// Stops the request (closing its upstream connection); the sink hears nothing more of it.
-    public func cancel() { task.cancel() }
+    public func cancel() { call.cancel() }
 }
 
-/// Hands the HTTP client's events for one request to a sink, enforcing the answer's size
+/// Hands the upstream client's events for one request to a sink, enforcing the answer's size
 /// cap and recording the request once its head arrives. Runs on one event loop.
-final class UpstreamDelegate: HTTPClientResponseDelegate {
-    typealias Response = Void
-
+final class EgressAnswer: UpstreamResponseSink {
     private let keyholder: Keyholder
     private let provider: String
     private let origin: String
     private let sink: any EgressAnswerSink
+    /// The request, for cancelling it when its answer grows too large.
+    weak var call: UpstreamCall?
     private var received = 0
     private var sawHead = false
-    /// Set once the sink heard the end or a failure: it hears nothing after that.
-    private var done = false
 
     init(keyholder: Keyholder, provider: String, origin: String, sink: any EgressAnswerSink) {
         self.keyholder = keyholder
@@ -43,9 +40,8 @@ final class UpstreamDelegate: HTTPClientResponseDelegate {
         self.sink = sink
     }
 
-    func didReceiveHead(task: HTTPClient.Task<Void>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
+    func upstreamHead(_ head: HTTPResponseHead) {
         sawHead = true
-        guard !done else { return task.eventLoop.makeSucceededVoidFuture() }
         let status = Int(head.status.code)
         keyholder.metrics.requests.add([provider, String(status)])
         keyholder.record(.egressRequest, ["provider": .string(provider), "origin": .string(origin), "status": .int(status)])
@@ -53,38 +49,31 @@ final class UpstreamDelegate: HTTPClientResponseDelegate {
         headers.reserveCapacity(head.headers.count)
         for header in head.headers { headers.append((header.name.lowercased(), header.value)) }
         sink.answerHead(status: status, headers: headers)
-        return task.eventLoop.makeSucceededVoidFuture()
     }
 
-    func didReceiveBodyPart(task: HTTPClient.Task<Void>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
-        guard !done else { return task.eventLoop.makeSucceededVoidFuture() }
+    func upstreamBody(_ buffer: ByteBuffer) -> EventLoopFuture<Void>? {
         received += buffer.readableBytes
         let limit = keyholder.limits.maxResponseBytes
         guard received <= limit else {
-            done = true
             keyholder.refuse("response_too_large", provider: provider, detail: "\(limit) bytes")
+            call?.cancel()
             sink.answerFailed(
                 GatewayError(.upstreamFailure, "The provider's answer exceeded \(limit) bytes.", code: "upstream_too_large"))
-            task.cancel()
-            return task.eventLoop.makeSucceededVoidFuture()
+            return nil
         }
-        return sink.answerBody(buffer) ?? task.eventLoop.makeSucceededVoidFuture()
+        return sink.answerBody(buffer)
     }
 
-    func didReceiveError(task: HTTPClient.Task<Void>, _ error: any Error) {
-        guard !done else { return }
-        done = true
+    func upstreamEnd() {
+        sink.answerEnd()
+    }
+
+    func upstreamFailed(_ failure: UpstreamFailure) {
         if sawHead {
             sink.answerFailed(
                 GatewayError(.upstreamFailure, "The connection to the provider was lost mid-stream.", code: "upstream_stream_lost"))
         } else {
-            sink.answerFailed(keyholder.failure(error, provider: provider))
+            sink.answerFailed(keyholder.failure(failure, provider: provider))
         }
-    }
-
-    func didFinishRequest(task: HTTPClient.Task<Void>) throws {
-        guard !done else { return }
-        done = true
-        sink.answerEnd()
     }
 }

@@ -1,0 +1,429 @@
+import GatehouseCore
+import GatehouseSecurity
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+
+/// Where one client's connections go: a provider's origin, and the address actually dialled
+/// when the host name is pinned to a checked address (TLS still verifies the name).
+struct UpstreamTarget: Hashable, Sendable, CustomStringConvertible {
+    var scheme: String
+    var host: String
+    var port: Int
+    /// The checked address to dial instead of resolving `host`.
+    var pinnedAddress: String?
+
+    var isTLS: Bool { scheme == "https" }
+
+    /// The value of the `Host` header: the name, and the port unless it is the scheme's default.
+    var hostHeader: String {
+        let name = host.contains(":") ? "[\(host)]" : host
+        return port == (isTLS ? 443 : 80) ? name : "\(name):\(port)"
+    }
+
+    /// For logs and `egress.connect` records: scheme, the address dialled, and the TLS name when pinned.
+    var description: String {
+        guard let pinnedAddress else { return "\(scheme)://\(hostHeaderWithPort(host))" }
+        return "\(scheme)://\(hostHeaderWithPort(pinnedAddress))" + (isTLS ? " SNI: \(host)" : "")
+    }
+
+    private func hostHeaderWithPort(_ name: String) -> String {
+        (name.contains(":") ? "[\(name)]" : name) + ":\(port)"
+    }
+}
+
+/// Why an upstream request failed, before or during its answer.
+enum UpstreamFailure: Error, Sendable {
+    case connectTimeout
+    case connectFailed
+    case deadlineExceeded
+    case connectionLost
+    case shutDown
+}
+
+/// Receives one upstream answer on the event loop the request was started on.
+protocol UpstreamResponseSink: AnyObject {
+    func upstreamHead(_ head: HTTPResponseHead)
+    /// One chunk of the body; the connection is not read further until the returned future (if any) completes.
+    func upstreamBody(_ buffer: ByteBuffer) -> EventLoopFuture<Void>?
+    func upstreamEnd()
+    func upstreamFailed(_ failure: UpstreamFailure)
+}
+
+/// The keyholder's HTTP/1.1 client: keep-alive connections to one upstream target, pooled per
+/// event loop, so a request and its answer stay on the loop of the link connection that asked
+/// for them and cross no thread. A request is written with one flush (head, body and end);
+/// the answer is handed on as it is read, with back-pressure. It never follows redirects and
+/// never decompresses; HTTPS verifies the certificate chain and the host name.
+///
+/// Threat assumptions: the upstream is configured by the operator, but its answers are
+/// untrusted (size caps and parsing are the caller's and NIO's); the front never reaches this
+/// type except through ``Keyholder``'s checks.
+final class UpstreamClient: Sendable {
+    struct Events: Sendable {
+        /// A connection opened (`opened`), failed to open (`failed`) or closed (`closed`), with its target.
+        var connection: @Sendable (_ event: String, _ target: String) -> Void
+    }
+
+    let target: UpstreamTarget
+    private let tls: NIOSSLContext?
+    private let connectTimeout: TimeAmount
+    private let idleTimeout: TimeAmount
+    private let events: Events
+    private let pools: [ObjectIdentifier: NIOLoopBoundBox<LoopPool>]
+
+    init(
+        target: UpstreamTarget, tls: NIOSSLContext?, connectTimeout: TimeAmount, idleTimeout: TimeAmount = .seconds(60),
+        maxConnections: Int, events: Events, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) {
+        self.target = target
+        self.tls = tls
+        self.connectTimeout = connectTimeout
+        self.idleTimeout = idleTimeout
+        self.events = events
+        let loops = Array(group.makeIterator())
+        let perLoop = max(1, (maxConnections + loops.count - 1) / max(1, loops.count))
+        var pools: [ObjectIdentifier: NIOLoopBoundBox<LoopPool>] = [:]
+        for loop in loops {
+            pools[ObjectIdentifier(loop)] = .makeBoxSendingValue(LoopPool(loop: loop, maxConnections: perLoop), eventLoop: loop)
+        }
+        self.pools = pools
+    }
+
+    /// The TLS context for provider connections: full certificate and host name verification
+    /// against the system's trust roots, plus `extraTrustRoots` (a PEM file) if given.
+    static func makeTLSContext(extraTrustRoots: String? = nil) throws -> NIOSSLContext {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.certificateVerification = .fullVerification
+        configuration.minimumTLSVersion = .tlsv12
+        if let extraTrustRoots { configuration.additionalTrustRoots = [.file(extraTrustRoots)] }
+        return try NIOSSLContext(configuration: configuration)
+    }
+
+    /// Sends a request on `loop` (the caller must be on it); the answer goes to `sink` on that loop.
+    func execute(
+        head: HTTPRequestHead, body: ByteBuffer?, on loop: any EventLoop, deadline: NIODeadline, sink: any UpstreamResponseSink
+    ) -> UpstreamCall {
+        let call = UpstreamCall(head: head, body: body, sink: sink, loop: loop)
+        guard let pool = pools[ObjectIdentifier(loop)] else {
+            // Not one of the group's loops (never in the keyholder): fail rather than cross threads.
+            loop.execute { call.fail(.shutDown) }
+            return call
+        }
+        call.deadline = loop.scheduleTask(deadline: deadline) { [weak call] in call?.fail(.deadlineExceeded) }
+        pool.value.submit(call, client: self)
+        return call
+    }
+
+    /// Closes idle connections and refuses new requests; requests in flight finish or fail.
+    func shutdown() async {
+        for pool in pools.values {
+            try? await pool.eventLoop.submit { pool.value.shutdown() }.get()
+        }
+    }
+
+    // MARK: Connecting (on the pool's loop)
+
+    fileprivate func connect(on loop: any EventLoop) -> EventLoopFuture<any Channel> {
+        let tls = self.tls
+        let serverName = target.host
+        let bootstrap = ClientBootstrap(group: loop)
+            .connectTimeout(connectTimeout)
+            .channelOption(.socketOption(.so_keepalive), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    if let tls {
+                        // The name is verified even when the address was pinned; an IP literal has no SNI.
+                        let name = (try? SocketAddress(ipAddress: serverName, port: 0)) == nil ? serverName : nil
+                        try sync.addHandler(NIOSSLClientHandler(context: tls, serverHostname: name))
+                    }
+                    try sync.addHTTPClientHandlers(leftOverBytesStrategy: .fireError)
+                }
+            }
+        if let pinned = target.pinnedAddress, let address = try? SocketAddress(ipAddress: pinned, port: target.port) {
+            return bootstrap.connect(to: address)
+        }
+        return bootstrap.connect(host: target.host, port: target.port)
+    }
+
+    fileprivate func report(_ event: String) {
+        events.connection(event, target.description)
+    }
+
+    fileprivate var idleTimeoutAmount: TimeAmount { idleTimeout }
+}
+
+/// One request through the client: waiting for a connection, then on one.
+final class UpstreamCall: @unchecked Sendable {
+    // @unchecked: every mutable field is touched on `loop` only.
+    let head: HTTPRequestHead
+    let body: ByteBuffer?
+    let loop: any EventLoop
+    private(set) var sink: (any UpstreamResponseSink)?
+    fileprivate var connection: UpstreamConnection?
+    fileprivate var deadline: Scheduled<Void>?
+
+    fileprivate init(head: HTTPRequestHead, body: ByteBuffer?, sink: any UpstreamResponseSink, loop: any EventLoop) {
+        self.head = head
+        self.body = body
+        self.sink = sink
+        self.loop = loop
+    }
+
+    var isFinished: Bool { sink == nil }
+
+    /// Stops the request: its connection (if it has one) is closed, its sink hears nothing more.
+    func cancel() {
+        guard loop.inEventLoop else { return loop.execute { self.cancel() } }
+        guard let connection = finish() else { return }
+        connection.abort()
+    }
+
+    /// Ends the request with `failure` (the sink hears it), closing its connection if it has one.
+    fileprivate func fail(_ failure: UpstreamFailure) {
+        let sink = self.sink
+        let connection = finish()
+        sink?.upstreamFailed(failure)
+        connection?.abort()
+    }
+
+    /// Marks the request finished; returns the connection it held.
+    @discardableResult
+    fileprivate func finish() -> UpstreamConnection? {
+        sink = nil
+        deadline?.cancel()
+        deadline = nil
+        defer { connection = nil }
+        return connection
+    }
+}
+
+/// The connections of one client on one event loop. Touched on that loop only.
+private final class LoopPool {
+    let loop: any EventLoop
+    let maxConnections: Int
+    private var idle: [UpstreamConnection] = []
+    private var open = 0
+    private var waiting: [UpstreamCall] = []
+    private var isShutDown = false
+
+    init(loop: any EventLoop, maxConnections: Int) {
+        self.loop = loop
+        self.maxConnections = maxConnections
+    }
+
+    func submit(_ call: UpstreamCall, client: UpstreamClient) {
+        guard !isShutDown else { return call.fail(.shutDown) }
+        while let connection = idle.popLast() {
+            if connection.isUsable {
+                connection.run(call)
+                return
+            }
+        }
+        guard open < maxConnections else {
+            waiting.append(call)
+            return
+        }
+        startConnection(for: call, client: client)
+    }
+
+    private func startConnection(for call: UpstreamCall, client: UpstreamClient) {
+        open += 1
+        client.connect(on: loop).whenComplete { [self] result in
+            switch result {
+            case .success(let channel):
+                client.report("opened")
+                let connection = UpstreamConnection(channel: channel, pool: self, client: client)
+                do {
+                    try channel.pipeline.syncOperations.addHandler(connection.handler)
+                } catch {
+                    channel.close(promise: nil)
+                    return call.fail(.connectFailed)
+                }
+                channel.closeFuture.whenComplete { _ in self.closed(connection, client: client) }
+                if call.isFinished {
+                    release(connection, reusable: true, client: client)
+                } else {
+                    connection.run(call)
+                }
+            case .failure(let error):
+                open -= 1
+                client.report("failed")
+                call.fail(error is ChannelError && "\(error)".contains("connectTimeout") ? .connectTimeout : .connectFailed)
+                if let next = nextWaiting() { startConnection(for: next, client: client) }
+            }
+        }
+    }
+
+    private func nextWaiting() -> UpstreamCall? {
+        while !waiting.isEmpty {
+            let call = waiting.removeFirst()
+            if !call.isFinished { return call }
+        }
+        return nil
+    }
+
+    /// A connection finished a request: the next waiting request takes it, or it waits idle.
+    func release(_ connection: UpstreamConnection, reusable: Bool, client: UpstreamClient) {
+        guard reusable, !isShutDown, connection.isUsable else {
+            connection.abort()
+            return
+        }
+        if let next = nextWaiting() {
+            connection.run(next)
+            return
+        }
+        idle.append(connection)
+        connection.park(for: client.idleTimeoutAmount)
+    }
+
+    private func closed(_ connection: UpstreamConnection, client: UpstreamClient) {
+        open -= 1
+        idle.removeAll { $0 === connection }
+        client.report("closed")
+        if !isShutDown, open < maxConnections, let next = nextWaiting() { startConnection(for: next, client: client) }
+    }
+
+    func shutdown() {
+        isShutDown = true
+        for call in waiting { call.fail(.shutDown) }
+        waiting = []
+        for connection in idle { connection.abort() }
+        idle = []
+    }
+}
+
+/// One keep-alive connection, serving one request at a time. Touched on its loop only.
+private final class UpstreamConnection {
+    let channel: any Channel
+    let handler: UpstreamHandler
+    private unowned let pool: LoopPool
+    private let client: UpstreamClient
+    private var idleTimer: Scheduled<Void>?
+
+    init(channel: any Channel, pool: LoopPool, client: UpstreamClient) {
+        self.channel = channel
+        self.pool = pool
+        self.client = client
+        self.handler = UpstreamHandler()
+        handler.connection = self
+    }
+
+    var isUsable: Bool { channel.isActive && !handler.isBusy }
+
+    func run(_ call: UpstreamCall) {
+        idleTimer?.cancel()
+        idleTimer = nil
+        call.connection = self
+        handler.start(call)
+    }
+
+    func park(for timeout: TimeAmount) {
+        idleTimer = channel.eventLoop.scheduleTask(in: timeout) { [weak self] in self?.abort() }
+    }
+
+    /// The answer ended; `reusable` if the connection may carry another request.
+    func done(reusable: Bool) {
+        pool.release(self, reusable: reusable, client: client)
+    }
+
+    func abort() {
+        idleTimer?.cancel()
+        idleTimer = nil
+        handler.detach()
+        channel.close(promise: nil)
+    }
+}
+
+/// Writes a request and reads its answer on one connection.
+private final class UpstreamHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPClientResponsePart
+    typealias OutboundOut = HTTPClientRequestPart
+
+    weak var connection: UpstreamConnection?
+    private var context: ChannelHandlerContext?
+    private var call: UpstreamCall?
+    private var sawHead = false
+    private var keepAlive = true
+    /// A 1xx head was read: its end is not the answer's end.
+    private var informational = false
+
+    var isBusy: Bool { call != nil }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
+    func start(_ call: UpstreamCall) {
+        guard let context, context.channel.isActive else { return call.fail(.connectionLost) }
+        self.call = call
+        sawHead = false
+        keepAlive = true
+        informational = false
+        context.write(wrapOutboundOut(.head(call.head)), promise: nil)
+        if let body = call.body, body.readableBytes > 0 {
+            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        }
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+    }
+
+    /// The request was cancelled or failed: forget it (the connection is being closed).
+    func detach() { call = nil }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        guard let call else {
+            // Bytes nobody asked for: the connection cannot be trusted for another request.
+            if case .end = part { return }
+            context.close(promise: nil)
+            return
+        }
+        switch part {
+        case .head(let head):
+            if head.status.code >= 100 && head.status.code < 200 && head.status != .switchingProtocols {
+                informational = true
+                return
+            }
+            sawHead = true
+            keepAlive = head.isKeepAlive
+            call.sink?.upstreamHead(head)
+        case .body(let buffer):
+            guard let pending = call.sink?.upstreamBody(buffer) else { return }
+            // Back-pressure: read no more until the chunk was taken.
+            context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
+            let channel = context.channel
+            pending.whenComplete { _ in
+                channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
+                channel.read()
+            }
+        case .end:
+            if informational {
+                informational = false
+                return
+            }
+            self.call = nil
+            let sink = call.sink
+            call.finish()
+            sink?.upstreamEnd()
+            connection?.done(reusable: keepAlive)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if let call {
+            self.call = nil
+            call.fail(.connectionLost)
+        }
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let call {
+            self.call = nil
+            call.fail(sawHead ? .connectionLost : .connectFailed)
+        }
+        context.close(promise: nil)
+    }
+}
