@@ -41,7 +41,8 @@ public final class Keyholder: @unchecked Sendable {
     private var credentials: [String: (secret: Secret, fingerprint: String)]
     /// Connections to providers at literal or operator-trusted addresses, one client per origin.
     private let clients: [String: UpstreamClient]
-    private let tls: NIOSSLContext?
+    /// TLS contexts by the `ca_file` they add to the system's trust roots ("" for none).
+    private let tlsContexts: [String: NIOSSLContext]
     private let events: UpstreamClient.Events
     public let limits: Limits
     public let metrics: EgressMetrics
@@ -80,28 +81,37 @@ public final class Keyholder: @unchecked Sendable {
         let events = UpstreamClient.Events { event, target in
             metrics.connections.add([event])
             guard event != "closed" else { return }
+            if event == "tls_failed" {
+                logger.warning("provider certificate refused", metadata: ["gatehouse.egress.target": .string(target)])
+            }
             audit?.record(.egressConnect, fields: ["event": .string(event), "target": .string(String(target.prefix(300)))])
         }
         self.events = events
-        let tls: NIOSSLContext?
-        if byName.values.contains(where: { $0.scheme == "https" }) {
-            do {
-                tls = try UpstreamClient.makeTLSContext()
-            } catch {
-                throw EgressError.tlsUnavailable("\(error)")
-            }
-        } else {
-            tls = nil
-        }
-        self.tls = tls
+        // One TLS context per set of trust roots: the system's, or the system's plus a provider's `ca_file`.
+        var contexts: [String: NIOSSLContext] = [:]
         var clients: [String: UpstreamClient] = [:]
-        for endpoint in byName.values where clients[endpoint.origin] == nil {
-            clients[endpoint.origin] = UpstreamClient(
+        for endpoint in byName.values where endpoint.scheme == "https" {
+            let roots = endpoint.caFile ?? ""
+            guard contexts[roots] == nil else { continue }
+            do {
+                contexts[roots] = try UpstreamClient.makeTLSContext(extraTrustRoots: endpoint.caFile)
+            } catch {
+                throw EgressError.tlsUnavailable(provider: endpoint.name, underlying: "\(error)")
+            }
+        }
+        self.tlsContexts = contexts
+        for endpoint in byName.values where clients[Self.clientKey(endpoint)] == nil {
+            clients[Self.clientKey(endpoint)] = UpstreamClient(
                 target: UpstreamTarget(scheme: endpoint.scheme, host: endpoint.host, port: endpoint.port),
-                tls: endpoint.scheme == "https" ? tls : nil, connectTimeout: limits.connectTimeout,
+                tls: contexts[endpoint.caFile ?? ""], connectTimeout: limits.connectTimeout,
                 maxConnections: limits.maxConnectionsPerHost, events: events)
         }
         self.clients = clients
+    }
+
+    /// Endpoints with the same origin and trust roots share a client (and its connections).
+    static func clientKey(_ endpoint: ProviderEndpoint) -> String {
+        endpoint.origin + " " + (endpoint.caFile ?? "")
     }
 
     public func shutdown() async throws {
@@ -221,7 +231,7 @@ public final class Keyholder: @unchecked Sendable {
     /// checked at most every 10 seconds; its requests go through a client pinned to the
     /// checked address (``AddressPin``), so a second lookup at connect time cannot differ.
     func route(to endpoint: ProviderEndpoint) -> Result<UpstreamClient, AddressRefusal> {
-        guard let client = clients[endpoint.origin] else { return .failure(AddressRefusal(reason: "unknown_origin")) }
+        guard let client = clients[Self.clientKey(endpoint)] else { return .failure(AddressRefusal(reason: "unknown_origin")) }
         if EgressAddressPolicy.isExplicitlyNonPublic(host: endpoint.host) { return .success(client) }
         if let category = EgressAddressPolicy.category(of: endpoint.host) {
             return category == .public ? .success(client) : .failure(AddressRefusal(reason: category.rawValue))
@@ -247,7 +257,7 @@ public final class Keyholder: @unchecked Sendable {
                     client: UpstreamClient(
                         target: UpstreamTarget(
                             scheme: endpoint.scheme, host: endpoint.host, port: endpoint.port, pinnedAddress: address),
-                        tls: endpoint.scheme == "https" ? tls : nil, connectTimeout: limits.connectTimeout,
+                        tls: tlsContexts[endpoint.caFile ?? ""], connectTimeout: limits.connectTimeout,
                         maxConnections: limits.maxConnectionsPerHost, events: events),
                     checked: now, refusal: nil)
                 logger.info(

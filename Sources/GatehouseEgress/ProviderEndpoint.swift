@@ -14,8 +14,10 @@ public struct ProviderEndpoint: Sendable {
     public let basePath: String
     /// Name of the sealed key, if the provider takes one.
     public let keyName: String?
+    /// A PEM file of certificate authorities trusted for this provider besides the system's (https only).
+    public let caFile: String?
 
-    public init(name: String, kind: ProviderKind, baseURL: String, keyName: String?) throws {
+    public init(name: String, kind: ProviderKind, baseURL: String, keyName: String?, caFile: String? = nil) throws {
         guard let components = URLComponents(string: baseURL), let scheme = components.scheme?.lowercased(),
             scheme == "http" || scheme == "https", let host = components.host, !host.isEmpty
         else {
@@ -34,6 +36,7 @@ public struct ProviderEndpoint: Sendable {
         while path.hasSuffix("/") { path.removeLast() }
         self.basePath = path
         self.keyName = keyName
+        self.caFile = scheme == "https" ? caFile : nil
     }
 
     /// The origin, for logs and allowlists (never includes a credential).
@@ -121,7 +124,7 @@ public enum EgressError: Error, CustomStringConvertible, Sendable {
     case invalidPath(provider: String)
     case unknownProvider(String)
     case missingKey(provider: String, key: String, underlying: String)
-    case tlsUnavailable(String)
+    case tlsUnavailable(provider: String, underlying: String)
 
     public var description: String {
         switch self {
@@ -130,7 +133,8 @@ public enum EgressError: Error, CustomStringConvertible, Sendable {
         case .unknownProvider(let provider): return "no provider named '\(provider)' is configured"
         case .missingKey(let provider, let key, let underlying):
             return "provider '\(provider)': cannot unseal key '\(key)': \(underlying)"
-        case .tlsUnavailable(let underlying): return "cannot set up TLS for providers: \(underlying)"
+        case .tlsUnavailable(let provider, let underlying):
+            return "provider '\(provider)': cannot set up TLS (check ca_file): \(underlying)"
         }
     }
 }

@@ -62,7 +62,8 @@ protocol UpstreamResponseSink: AnyObject {
 /// type except through ``Keyholder``'s checks.
 final class UpstreamClient: Sendable {
     struct Events: Sendable {
-        /// A connection opened (`opened`), failed to open (`failed`) or closed (`closed`), with its target.
+        /// A connection opened (`opened`), failed to open (`failed`), failed its TLS handshake or
+        /// certificate verification (`tls_failed`), or closed (`closed`), with its target.
         var connection: @Sendable (_ event: String, _ target: String) -> Void
     }
 
@@ -329,6 +330,10 @@ private final class UpstreamConnection {
         pool.release(self, reusable: reusable, client: client)
     }
 
+    func report(_ event: String) {
+        client.report(event)
+    }
+
     func abort() {
         idleTimer?.cancel()
         idleTimer = nil
@@ -420,6 +425,10 @@ private final class UpstreamHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if error is NIOSSLError || error is BoringSSLError || error is NIOSSLExtraError {
+            // A certificate that does not verify (or a failed handshake) is worth a record of its own.
+            connection?.report("tls_failed")
+        }
         if let call {
             self.call = nil
             call.fail(sawHead ? .connectionLost : .connectFailed)

@@ -97,7 +97,9 @@ struct EgressCommand: AsyncParsableCommand {
         let keyholder: Keyholder
         do {
             endpoints = try gatewayConfig.providers.map { provider in
-                try ProviderEndpoint(name: provider.name, kind: provider.kind, baseURL: provider.baseURL, keyName: provider.keyName)
+                try ProviderEndpoint(
+                    name: provider.name, kind: provider.kind, baseURL: provider.baseURL, keyName: provider.keyName,
+                    caFile: provider.caFile)
             }
             let audit: AuditWriter
             do {

@@ -22,6 +22,11 @@ struct GatewayConfigTests {
         #expect(byName["local"]?.baseURL == "http://10.0.0.5:9000/v1")
         #expect(byName["oa"]?.keyName == "oa-key")
         #expect(byName["local"]?.keyName == nil)
+        #expect(byName["oa"]?.caFile == nil)
+        let privateCA = try GatewayConfig.parse(
+            "providers: {v: {kind: openai-compatible, base_url: 'https://vllm.internal/v1', ca_file: /etc/ca.pem}}\n"
+                + "models: [{name: m, provider: v}]", file: "g.yaml", environment: [:])
+        #expect(privateCA.providers.first?.caFile == "/etc/ca.pem")
         #expect(config.models.map(\.upstreamModel) == ["gpt-4o", "llama"])
     }
 
@@ -37,6 +42,8 @@ struct GatewayConfigTests {
         ("server: {port: 99999}\nproviders: {a: {kind: openai}}\nmodels: [{name: m, provider: a}]", "server.port"),
         ("providers: {a: {kind: openai, base_url: '${NOPE}'}}\nmodels: [{name: m, provider: a}]", "providers.a.base_url"),
         ("prividers: {}", "prividers"),
+        ("providers: {a: {kind: openai-compatible, base_url: 'http://h/v1', ca_file: /ca.pem}}\nmodels: [{name: m, provider: a}]", "providers.a.ca_file"),
+        ("providers: {a: {kind: openai, ca_file: ca.pem}}\nmodels: [{name: m, provider: a}]", "providers.a.ca_file"),
     ])
     func invalid(yaml: String, key: String) {
         #expect {

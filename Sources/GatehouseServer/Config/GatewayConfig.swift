@@ -14,12 +14,15 @@ public struct GatewayConfig: Sendable {
         public var kind: ProviderKind
         public var baseURL: String
         public var keyName: String?
+        /// A PEM file of certificate authorities the keyholder trusts for this provider, besides the system's.
+        public var caFile: String?
 
-        public init(name: String, kind: ProviderKind, baseURL: String, keyName: String?) {
+        public init(name: String, kind: ProviderKind, baseURL: String, keyName: String?, caFile: String? = nil) {
             self.name = name
             self.kind = kind
             self.baseURL = baseURL
             self.keyName = keyName
+            self.caFile = caFile
         }
     }
 
@@ -147,7 +150,7 @@ public struct GatewayConfig: Sendable {
                 guard name.wholeMatch(of: Self.namePattern) != nil else {
                     throw fail(key, "is not a valid provider name (letters, digits, '.', '_', '-')")
                 }
-                let settings = try mapping(providerMap[name], key, allowed: ["kind", "base_url", "key"])
+                let settings = try mapping(providerMap[name], key, allowed: ["kind", "base_url", "key", "ca_file"])
                 guard let kindName = try string(settings["kind"], "\(key).kind") else { throw fail("\(key).kind", "is required") }
                 guard let kind = ProviderKind(rawValue: kindName) else {
                     throw fail("\(key).kind", "'\(kindName)' is not a provider kind (expected one of: \(ProviderKind.allCases.map(\.rawValue).joined(separator: ", ")))")
@@ -164,7 +167,14 @@ public struct GatewayConfig: Sendable {
                 if let keyName, keyName.wholeMatch(of: Self.namePattern) == nil {
                     throw fail("\(key).key", "must name a sealed key (see `gatehouse keys list`), not contain one")
                 }
-                config.providers.append(Provider(name: name, kind: kind, baseURL: baseURL, keyName: keyName))
+                let caFile = try string(settings["ca_file"], "\(key).ca_file")
+                if let caFile {
+                    guard components.scheme?.lowercased() == "https" else {
+                        throw fail("\(key).ca_file", "applies to an https base_url only")
+                    }
+                    guard caFile.hasPrefix("/") else { throw fail("\(key).ca_file", "must be an absolute path to a PEM file") }
+                }
+                config.providers.append(Provider(name: name, kind: kind, baseURL: baseURL, keyName: keyName, caFile: caFile))
             }
             guard let models = top["models"] as? [Any], !models.isEmpty else {
                 throw fail("models", "is required: a list of {name, provider, model}")
