@@ -165,6 +165,8 @@ final class UpstreamCall: @unchecked Sendable {
     private(set) var sink: (any UpstreamResponseSink)?
     fileprivate var connection: UpstreamConnection?
     fileprivate var deadline: Scheduled<Void>?
+    /// Set once the request was retried on a new connection (at most once).
+    fileprivate var retried = false
 
     fileprivate init(head: HTTPRequestHead, body: ByteBuffer?, sink: any UpstreamResponseSink, loop: any EventLoop) {
         self.head = head
@@ -215,9 +217,10 @@ private final class LoopPool {
         self.maxConnections = maxConnections
     }
 
-    func submit(_ call: UpstreamCall, client: UpstreamClient) {
+    /// Runs `call` on an idle connection (unless `fresh`), a new one, or the next one free.
+    func submit(_ call: UpstreamCall, client: UpstreamClient, fresh: Bool = false) {
         guard !isShutDown else { return call.fail(.shutDown) }
-        while let connection = idle.popLast() {
+        while !fresh, let connection = idle.popLast() {
             if connection.isUsable {
                 connection.run(call)
                 return
@@ -300,7 +303,7 @@ private final class LoopPool {
 private final class UpstreamConnection {
     let channel: any Channel
     let handler: UpstreamHandler
-    private unowned let pool: LoopPool
+    private let pool: LoopPool
     private let client: UpstreamClient
     private var idleTimer: Scheduled<Void>?
 
@@ -314,11 +317,21 @@ private final class UpstreamConnection {
 
     var isUsable: Bool { channel.isActive && !handler.isBusy }
 
+    /// Requests this connection carried before the current one.
+    private var served = 0
+
     func run(_ call: UpstreamCall) {
         idleTimer?.cancel()
         idleTimer = nil
         call.connection = self
-        handler.start(call)
+        handler.start(call, reused: served > 0)
+        served += 1
+    }
+
+    /// Sends `call` again on another connection (this one closed under it before any answer).
+    func retry(_ call: UpstreamCall) {
+        call.connection = nil
+        pool.submit(call, client: client, fresh: true)
     }
 
     func park(for timeout: TimeAmount) {
@@ -354,6 +367,8 @@ private final class UpstreamHandler: ChannelInboundHandler {
     private var keepAlive = true
     /// A 1xx head was read: its end is not the answer's end.
     private var informational = false
+    /// Whether the connection carried a request before this one.
+    private var reused = false
 
     var isBusy: Bool { call != nil }
 
@@ -361,8 +376,9 @@ private final class UpstreamHandler: ChannelInboundHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
 
-    func start(_ call: UpstreamCall) {
-        guard let context, context.channel.isActive else { return call.fail(.connectionLost) }
+    func start(_ call: UpstreamCall, reused: Bool) {
+        self.reused = reused
+        guard let context, context.channel.isActive else { return failOrRetry(call, .connectionLost) }
         self.call = call
         sawHead = false
         keepAlive = true
@@ -419,9 +435,18 @@ private final class UpstreamHandler: ChannelInboundHandler {
     func channelInactive(context: ChannelHandlerContext) {
         if let call {
             self.call = nil
-            call.fail(.connectionLost)
+            failOrRetry(call, .connectionLost)
         }
         context.fireChannelInactive()
+    }
+
+    /// A kept-alive connection the server closed just as a request went out (its idle timeout
+    /// may be shorter than ours) has not answered anything: the request is sent once more on a
+    /// new connection, as the providers' own SDKs do on a connection error. Anything else fails.
+    private func failOrRetry(_ call: UpstreamCall, _ failure: UpstreamFailure) {
+        guard reused, !sawHead, !call.retried, !call.isFinished, let connection else { return call.fail(failure) }
+        call.retried = true
+        connection.retry(call)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -431,7 +456,7 @@ private final class UpstreamHandler: ChannelInboundHandler {
         }
         if let call {
             self.call = nil
-            call.fail(sawHead ? .connectionLost : .connectFailed)
+            if sawHead { call.fail(.connectionLost) } else { failOrRetry(call, .connectFailed) }
         }
         context.close(promise: nil)
     }
