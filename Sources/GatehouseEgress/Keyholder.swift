@@ -107,6 +107,7 @@ public final class Keyholder: @unchecked Sendable {
                 maxConnections: limits.maxConnectionsPerHost, events: events)
         }
         self.clients = clients
+        refreshPins()
     }
 
     /// Endpoints with the same origin and trust roots share a client (and its connections).
@@ -115,7 +116,7 @@ public final class Keyholder: @unchecked Sendable {
     }
 
     public func shutdown() async throws {
-        let pinnedClients = resolutionLock.withLock { pins.values.map(\.client) + retired }
+        let pinnedClients = resolutionLock.withLock { pins.values.compactMap(\.client) + retired }
         for pinned in pinnedClients { await pinned.shutdown() }
         for client in clients.values { await client.shutdown() }
     }
@@ -214,7 +215,8 @@ public final class Keyholder: @unchecked Sendable {
     /// A client pinned to the address a host name was checked at.
     struct Pin {
         var address: String?
-        var client: UpstreamClient
+        /// The client pinned to `address` (none before a first public answer).
+        var client: UpstreamClient?
         var checked: ContinuousClock.Instant
         var refusal: String?
     }
@@ -224,34 +226,62 @@ public final class Keyholder: @unchecked Sendable {
     /// Clients replaced by a new pin; shut down once their requests can no longer be running.
     private var retired: [UpstreamClient] = []
 
-    /// The client to reach `endpoint` with, or why its host may not be reached now.
+    /// The client to reach `endpoint` with, or why its host may not be reached now. Never
+    /// blocks: it runs on the event loop of the request.
     ///
     /// Providers configured at a non-public literal address (or `localhost`) are trusted as
-    /// configured and share one client. A host name must resolve to public addresses only,
-    /// checked at most every 10 seconds; its requests go through a client pinned to the
-    /// checked address (``AddressPin``), so a second lookup at connect time cannot differ.
+    /// configured and share one client. A host name must resolve to public addresses only:
+    /// it is resolved and checked at start and every 10 seconds after (``refreshPins()``, off
+    /// the event loops), and its requests go through a client pinned to the checked address
+    /// (``AddressPin``), so a second lookup at connect time cannot differ.
     func route(to endpoint: ProviderEndpoint) -> Result<UpstreamClient, AddressRefusal> {
         guard let client = clients[Self.clientKey(endpoint)] else { return .failure(AddressRefusal(reason: "unknown_origin")) }
         if EgressAddressPolicy.isExplicitlyNonPublic(host: endpoint.host) { return .success(client) }
         if let category = EgressAddressPolicy.category(of: endpoint.host) {
             return category == .public ? .success(client) : .failure(AddressRefusal(reason: category.rawValue))
         }
-        let now = ContinuousClock.now
-        let cached = resolutionLock.withLock { pins[endpoint.host] }
-        if let cached, now - cached.checked < .seconds(10) {
-            if let refusal = cached.refusal { return .failure(AddressRefusal(reason: refusal)) }
-            return .success(cached.client)
+        let pin = resolutionLock.withLock { pins[Self.clientKey(endpoint)] }
+        if let refusal = pin?.refusal { return .failure(AddressRefusal(reason: refusal)) }
+        guard let pinned = pin?.client, pin?.address != nil else { return .failure(AddressRefusal(reason: "unresolved")) }
+        return .success(pinned)
+    }
+
+    /// Whether the endpoint is reached by a host name that must be resolved and pinned.
+    static func needsPin(_ endpoint: ProviderEndpoint) -> Bool {
+        !EgressAddressPolicy.isExplicitlyNonPublic(host: endpoint.host) && EgressAddressPolicy.category(of: endpoint.host) == nil
+    }
+
+    /// Resolves every provider host name and updates its pin: a non-public answer refuses the
+    /// provider, a new public answer moves the pin (requests in flight keep their connections).
+    /// Blocks on DNS: call it at start and then from a background thread (``refreshPinsInBackground()``).
+    public func refreshPins() {
+        for endpoint in endpoints.values where Self.needsPin(endpoint) { refreshPin(endpoint) }
+    }
+
+    /// ``refreshPins()`` on a thread of its own, so DNS never blocks an event loop or the task pool.
+    public func refreshPinsInBackground() async {
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            Thread.detachNewThread {
+                self.refreshPins()
+                done.resume()
+            }
         }
+    }
+
+    private func refreshPin(_ endpoint: ProviderEndpoint) {
+        let key = Self.clientKey(endpoint)
+        let now = ContinuousClock.now
+        let cached = resolutionLock.withLock { pins[key] }
         let answers = EgressAddressPolicy.resolve(host: endpoint.host, port: endpoint.port)
         let decision = AddressPin.decide(current: cached?.refusal == nil ? cached?.address : nil, answers: answers)
-        return resolutionLock.withLock { () -> Result<UpstreamClient, AddressRefusal> in
-            var pin = pins[endpoint.host] ?? Pin(address: nil, client: client, checked: now, refusal: nil)
+        resolutionLock.withLock {
+            var pin = pins[key] ?? Pin(address: nil, client: nil, checked: now, refusal: nil)
             pin.checked = now
             switch decision {
             case .keep:
                 pin.refusal = nil
             case .pin(let address):
-                if pin.address != nil { retire(pin.client) }
+                if let old = pin.client { retire(old) }
                 pin = Pin(
                     address: address,
                     client: UpstreamClient(
@@ -266,9 +296,7 @@ public final class Keyholder: @unchecked Sendable {
             case .refuse(let reason):
                 pin.refusal = reason
             }
-            pins[endpoint.host] = pin
-            if let refusal = pin.refusal { return .failure(AddressRefusal(reason: refusal)) }
-            return .success(pin.client)
+            pins[key] = pin
         }
     }
 

@@ -185,11 +185,16 @@ final class LinkServerHandler: ChannelInboundHandler, EgressAnswerSink {
         write(.failure(LinkMessages.encodeFailure(error)), flush: true)
     }
 
-    /// Writes (without flushing) what was held back of a non-streamed answer.
+    /// Writes (without flushing) what was held back of a non-streamed answer, the body in
+    /// frames of at most ``KeyholderLink/chunkSize`` (the decoder refuses larger frames).
     private func writeGathered() {
         if let head = gatheredHead {
             write(.responseHead(head), flush: false)
-            if gatheredBody.readableBytes > 0 { write(.responseBody(gatheredBody), flush: false) }
+            while gatheredBody.readableBytes > 0,
+                let slice = gatheredBody.readSlice(length: min(KeyholderLink.chunkSize, gatheredBody.readableBytes))
+            {
+                write(.responseBody(slice), flush: false)
+            }
         }
         gatheredHead = nil
         gatheredBody = ByteBuffer()

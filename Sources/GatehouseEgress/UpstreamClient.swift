@@ -143,7 +143,11 @@ final class UpstreamClient: Sendable {
                     try sync.addHTTPClientHandlers(leftOverBytesStrategy: .fireError)
                 }
             }
-        if let pinned = target.pinnedAddress, let address = try? SocketAddress(ipAddress: pinned, port: target.port) {
+        if let pinned = target.pinnedAddress {
+            // Only the checked address: never a fresh lookup that could answer differently.
+            guard let address = try? SocketAddress(ipAddress: pinned, port: target.port) else {
+                return loop.makeFailedFuture(UpstreamFailure.connectFailed)
+            }
             return bootstrap.connect(to: address)
         }
         return bootstrap.connect(host: target.host, port: target.port)
@@ -227,6 +231,8 @@ private final class LoopPool {
             }
         }
         guard open < maxConnections else {
+            // Calls that ended while waiting (cancelled, past their deadline) leave the queue here.
+            if waiting.count >= 16 { waiting.removeAll { $0.isFinished } }
             waiting.append(call)
             return
         }
@@ -240,13 +246,13 @@ private final class LoopPool {
             case .success(let channel):
                 client.report("opened")
                 let connection = UpstreamConnection(channel: channel, pool: self, client: client)
+                channel.closeFuture.whenComplete { _ in self.closed(connection, client: client) }
                 do {
                     try channel.pipeline.syncOperations.addHandler(connection.handler)
                 } catch {
                     channel.close(promise: nil)
                     return call.fail(.connectFailed)
                 }
-                channel.closeFuture.whenComplete { _ in self.closed(connection, client: client) }
                 if call.isFinished {
                     release(connection, reusable: true, client: client)
                 } else {
@@ -255,7 +261,7 @@ private final class LoopPool {
             case .failure(let error):
                 open -= 1
                 client.report("failed")
-                call.fail(error is ChannelError && "\(error)".contains("connectTimeout") ? .connectTimeout : .connectFailed)
+                if case ChannelError.connectTimeout = error { call.fail(.connectTimeout) } else { call.fail(.connectFailed) }
                 if let next = nextWaiting() { startConnection(for: next, client: client) }
             }
         }
@@ -285,6 +291,7 @@ private final class LoopPool {
 
     private func closed(_ connection: UpstreamConnection, client: UpstreamClient) {
         open -= 1
+        connection.cancelIdleTimer()
         idle.removeAll { $0 === connection }
         client.report("closed")
         if !isShutDown, open < maxConnections, let next = nextWaiting() { startConnection(for: next, client: client) }
@@ -338,9 +345,17 @@ private final class UpstreamConnection {
         idleTimer = channel.eventLoop.scheduleTask(in: timeout) { [weak self] in self?.abort() }
     }
 
-    /// The answer ended; `reusable` if the connection may carry another request.
+    /// The answer ended; `reusable` if the connection may carry another request. Handed back
+    /// in a later turn of the loop, so that any bytes the upstream sent after the answer (in
+    /// the same read) reach a handler with no request, which closes the connection, rather
+    /// than being taken for the next request's answer.
     func done(reusable: Bool) {
-        pool.release(self, reusable: reusable, client: client)
+        channel.eventLoop.execute { [self] in pool.release(self, reusable: reusable, client: client) }
+    }
+
+    func cancelIdleTimer() {
+        idleTimer?.cancel()
+        idleTimer = nil
     }
 
     func report(_ event: String) {

@@ -31,7 +31,7 @@ public final class KeyholderLink: EgressTransport, Sendable {
     }
 
     /// Largest request body sent in one frame.
-    static let chunkSize = 1 << 20
+    public static let chunkSize = 1 << 20
 
     static let unavailable = GatewayError(
         .upstreamUnavailable, "The gateway's egress is not available; try again shortly.", code: "keyholder_unavailable")

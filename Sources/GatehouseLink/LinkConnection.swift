@@ -32,10 +32,14 @@ final class LinkConnection: Sendable {
         release: @escaping @Sendable (LinkConnection) -> Void
     ) async throws -> LinkConnection {
         let connection = LinkConnection(channel: channel, handler: handler)
-        let reply = try? await channel.eventLoop.flatSubmit { () -> EventLoopFuture<LinkFrame> in
-            handler.value.adopt(connection, release: release)
-            return handler.value.ask(.hello(secret: secret), releasing: false)
-        }.get()
+        let reply = try? await withTaskCancellationHandler {
+            try await channel.eventLoop.flatSubmit { () -> EventLoopFuture<LinkFrame> in
+                handler.value.adopt(connection, release: release)
+                return handler.value.ask(.hello(secret: secret), releasing: false)
+            }.get()
+        } onCancel: {
+            channel.close(promise: nil)
+        }
         guard reply == .helloAccepted else {
             connection.close()
             throw KeyholderLink.unavailable
@@ -46,6 +50,16 @@ final class LinkConnection: Sendable {
     /// Closes the connection (idle, or abandoning its exchange).
     func close() {
         channel.close(promise: nil)
+    }
+
+    /// Closes the connection if it still serves `exchange` (decided on the loop: an exchange
+    /// that just ended may have handed the connection to the next one, which is left alone).
+    func abandon(_ exchange: Exchange) {
+        let handler = self.handler
+        let channel = self.channel
+        channel.eventLoop.execute {
+            if handler.value.serves(exchange) { channel.close(promise: nil) }
+        }
     }
 
     /// Sends a request and returns its answer's head. A non-streamed answer arrives whole
@@ -77,7 +91,11 @@ final class LinkConnection: Sendable {
     func ask(_ frame: LinkFrame) async throws -> LinkFrame {
         let handler = self.handler
         do {
-            return try await channel.eventLoop.flatSubmit { handler.value.ask(frame, releasing: true) }.get()
+            return try await withTaskCancellationHandler {
+                try await channel.eventLoop.flatSubmit { handler.value.ask(frame, releasing: true) }.get()
+            } onCancel: {
+                close()
+            }
         } catch let error as GatewayError {
             throw error
         } catch {
@@ -119,9 +137,22 @@ final class LinkClientHandler: ChannelInboundHandler {
     func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
 
     func adopt(_ connection: LinkConnection, release: @escaping @Sendable (LinkConnection) -> Void) {
+        // A channel already closed keeps no reference (nothing would break the cycle later).
+        guard context?.channel.isActive == true else { return }
         self.connection = connection
         self.release = release
     }
+
+    /// Whether `exchange` is the one this connection is serving.
+    func serves(_ exchange: Exchange) -> Bool {
+        switch waiting {
+        case .head(let current), .gathering(let current, _, _), .streaming(let current): return current === exchange
+        case .nothing, .reply: return false
+        }
+    }
+
+    /// The longest the keyholder may take to answer the hello or a question (records, metrics).
+    static let replyTimeout = TimeAmount.seconds(10)
 
     func ask(_ frame: LinkFrame, releasing: Bool) -> EventLoopFuture<LinkFrame> {
         guard let context, context.channel.isActive, case .nothing = waiting else {
@@ -130,6 +161,13 @@ final class LinkClientHandler: ChannelInboundHandler {
         let promise = context.eventLoop.makePromise(of: LinkFrame.self)
         waiting = .reply(promise, releasing: releasing)
         context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
+        // A keyholder that accepted the connection but does not answer (stopped, stuck) must not hold the caller.
+        let timeout = context.eventLoop.scheduleTask(in: Self.replyTimeout) { [weak self] in
+            guard let self, case .reply(let pending, _) = self.waiting, pending.futureResult === promise.futureResult else { return }
+            self.failWaiting(KeyholderLink.unavailable)
+            self.context?.close(promise: nil)
+        }
+        promise.futureResult.whenComplete { _ in timeout.cancel() }
         return promise.futureResult
     }
 
@@ -253,6 +291,10 @@ final class Exchange: @unchecked Sendable {
         self.buffered = buffered
         self.limit = limit
         (stream, body) = AsyncThrowingStream<ByteBuffer, any Error>.makeStream()
+        // The reading task was cancelled (its iterator then ends early, without an error): cancel upstream too.
+        body.onTermination = { [weak self] termination in
+            if case .cancelled = termination { self?.cancel() }
+        }
     }
 
     var head: CheckedContinuation<EgressResponse, any Error>? {
@@ -299,7 +341,7 @@ final class Exchange: @unchecked Sendable {
     func cancel() {
         let done = lock.withLock { finished }
         guard !done else { return }
-        connection.close()
+        connection.abandon(self)
     }
 }
 
@@ -317,7 +359,8 @@ private struct LinkBody: AsyncSequence, Sendable {
 
         mutating func next() async throws -> ByteBuffer? {
             let chunk = try await inner.next()
-            if chunk == nil { guardian.disarm() }
+            // The end of the answer, not the end a cancelled reader sees.
+            if chunk == nil, !Task.isCancelled { guardian.disarm() }
             return chunk
         }
     }

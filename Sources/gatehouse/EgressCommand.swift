@@ -151,6 +151,13 @@ struct EgressCommand: AsyncParsableCommand {
                 }
             }
             group.addTask {
+                // Provider host names are re-resolved and re-checked every 10 s, off the event loops.
+                while !Task.isCancelled {
+                    try await Task.sleep(for: .seconds(10))
+                    await keyholder.refreshPinsInBackground()
+                }
+            }
+            group.addTask {
                 await Self.waitForSignal()
                 logger.info("signal received; keyholder stopping")
             }
