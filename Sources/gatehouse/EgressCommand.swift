@@ -56,6 +56,7 @@ struct EgressCommand: AsyncParsableCommand {
     @OptionGroup var stateOptions: StateOptions
 
     func run() async throws {
+        MemoryTuning.apply()
         umask(0o077)
         let logger = GatehouseLogging.bootstrap(label: "gatehouse.egress")
         do {
