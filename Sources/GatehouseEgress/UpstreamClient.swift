@@ -70,7 +70,7 @@ final class UpstreamClient: Sendable {
     let target: UpstreamTarget
     private let tls: NIOSSLContext?
     private let connectTimeout: TimeAmount
-    private let idleTimeout: TimeAmount
+    fileprivate let idleTimeout: TimeAmount
     private let events: Events
     private let pools: [ObjectIdentifier: NIOLoopBoundBox<LoopPool>]
 
@@ -157,7 +157,6 @@ final class UpstreamClient: Sendable {
         events.connection(event, target.description)
     }
 
-    fileprivate var idleTimeoutAmount: TimeAmount { idleTimeout }
 }
 
 /// One request through the client: waiting for a connection, then on one.
@@ -286,7 +285,7 @@ private final class LoopPool {
             return
         }
         idle.append(connection)
-        connection.park(for: client.idleTimeoutAmount)
+        connection.park(for: client.idleTimeout)
     }
 
     private func closed(_ connection: UpstreamConnection, client: UpstreamClient) {

@@ -56,7 +56,6 @@ struct EgressCommand: AsyncParsableCommand {
     @OptionGroup var stateOptions: StateOptions
 
     func run() async throws {
-        MemoryTuning.apply()
         umask(0o077)
         let logger = GatehouseLogging.bootstrap(label: "gatehouse.egress")
         do {

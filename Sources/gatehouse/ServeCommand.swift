@@ -61,7 +61,6 @@ struct ServeCommand: AsyncParsableCommand {
     var unsandboxed = false
 
     func run() async throws {
-        MemoryTuning.apply()
         let logger = GatehouseLogging.bootstrap(label: egressSocket == nil ? "gatehouse.supervisor" : "gatehouse.serve")
         do {
             if let egressSocket {

@@ -185,3 +185,30 @@ def gatehouse(*args: str, state: str, stdin: str | None = None) -> str:
                             timeout=30)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
+
+
+@dataclass
+class Gateway:
+    """A `gatehouse serve` started by :func:`start_gateway`."""
+
+    process: subprocess.Popen[str]
+    base_url: str
+    token: str
+    state: str
+    stderr_path: Path
+
+
+def start_gateway(root: Path, config: str, key: str) -> Gateway:
+    """Writes `config` (YAML; its providers name the sealed key `k`), seals `key` as `k` in a new state
+    directory under `root`, mints a token, and starts `gatehouse serve` on a free port, its stderr in a file."""
+    state = str(root / "state")
+    config_path = root / "gatehouse.yaml"
+    config_path.write_text(config)
+    gatehouse("keys", "add", "k", "--stdin", state=state, stdin=key + "\n")
+    token = gatehouse("token", "mint", "--subject", "e2e", state=state)
+    stderr_path = root / "serve.stderr"
+    process, match = start_process(
+        ["/bin/sh", "-c", 'exec "$@" 2>>"$SERVE_STDERR"', "sh", GATEHOUSE_BIN, "serve", "--config", str(config_path),
+         "--port", "0", "--state", state],
+        r"gatehouse serve listening on (http://\S+:(\d+))", env={"SERVE_STDERR": str(stderr_path)})
+    return Gateway(process, match.group(1), token, state, stderr_path)

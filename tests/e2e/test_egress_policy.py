@@ -12,7 +12,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from conftest import GATEHOUSE_BIN, start_process, start_simulator, stop_process
+from conftest import GATEHOUSE_BIN, start_gateway, start_process, start_simulator, stop_process
 
 SERVE_READY = r"gatehouse serve listening on (http://\S+:(\d+))"
 
@@ -109,24 +109,16 @@ def test_a_non_streamed_answer_larger_than_one_link_frame_arrives_whole() -> Non
     """The keyholder gathers a non-streamed answer and sends it in frames of at most 1 MiB: one of
     about 20 MB (beyond the link's 16 MiB frame limit, within the front's 64 MiB) arrives intact."""
     with tempfile.TemporaryDirectory(prefix="gatehouse-large-") as directory:
-        state = str(Path(directory) / "state")
         sim = start_simulator("--reply-words", "2500000", api_key=None)
-        config = Path(directory) / "gatehouse.yaml"
-        config.write_text(
+        gateway = start_gateway(Path(directory), (
             f"providers:\n  p: {{kind: openai-compatible, base_url: 'http://127.0.0.1:{sim.port}/v1', key: k}}\n"
-            "models:\n  - {name: big, provider: p}\n")
-        subprocess.run([GATEHOUSE_BIN, "keys", "add", "k", "--stdin", "--state", state], input="sk-fake-large-0001\n",
-                       check=True, capture_output=True, text=True, timeout=30)
-        token = subprocess.run([GATEHOUSE_BIN, "token", "mint", "--subject", "large", "--state", state],
-                               check=True, capture_output=True, text=True, timeout=30).stdout.strip()
-        process, match = start_process(
-            [GATEHOUSE_BIN, "serve", "--config", str(config), "--port", "0", "--state", state], SERVE_READY)
+            "models:\n  - {name: big, provider: p}\n"), "sk-fake-large-0001")
         try:
-            client = openai.OpenAI(base_url=match.group(1) + "/v1", api_key=token, max_retries=0, timeout=120)
+            client = openai.OpenAI(base_url=gateway.base_url + "/v1", api_key=gateway.token, max_retries=0, timeout=120)
             reply = client.chat.completions.create(model="big", messages=[{"role": "user", "content": "talk"}])
             text = reply.choices[0].message.content
             assert len(text.encode()) > 16 * 1024 * 1024
             assert len(text.split()) >= 2_500_000
         finally:
-            stop_process(process)
+            stop_process(gateway.process)
             stop_process(sim.process)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
 import tempfile
 import threading
 from pathlib import Path
@@ -14,9 +13,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from conftest import GATEHOUSE_BIN, start_process, stop_process
-
-SERVE_READY = r"gatehouse serve listening on (http://\S+:(\d+))"
+from conftest import Gateway, start_gateway, stop_process
 
 
 class ForgetfulUpstream:
@@ -72,25 +69,18 @@ class ForgetfulUpstream:
         self.listener.close()
 
 
-def gateway(directory: Path, upstream_port: int):
-    state = str(directory / "state")
-    config = directory / "gatehouse.yaml"
-    config.write_text(
+def gateway(directory: str, upstream_port: int) -> tuple[Gateway, openai.OpenAI]:
+    started = start_gateway(
+        Path(directory),
         f"providers:\n  p: {{kind: openai-compatible, base_url: 'http://127.0.0.1:{upstream_port}/v1', key: k}}\n"
-        "models:\n  - {name: m, provider: p}\n")
-    subprocess.run([GATEHOUSE_BIN, "keys", "add", "k", "--stdin", "--state", state], input="sk-fake-keepalive-0001\n",
-                   check=True, capture_output=True, text=True, timeout=30)
-    token = subprocess.run([GATEHOUSE_BIN, "token", "mint", "--subject", "keepalive", "--state", state],
-                           capture_output=True, text=True, timeout=30).stdout.strip()
-    process, match = start_process(
-        [GATEHOUSE_BIN, "serve", "--config", str(config), "--port", "0", "--state", state], SERVE_READY)
-    return process, openai.OpenAI(base_url=match.group(1) + "/v1", api_key=token, max_retries=0)
+        "models:\n  - {name: m, provider: p}\n", "sk-fake-keepalive-0001")
+    return started, openai.OpenAI(base_url=started.base_url + "/v1", api_key=started.token, max_retries=0)
 
 
 def test_a_request_on_a_connection_the_provider_just_closed_is_sent_again_on_a_new_one() -> None:
     upstream = ForgetfulUpstream()
     with tempfile.TemporaryDirectory(prefix="gatehouse-keepalive-") as directory:
-        process, client = gateway(Path(directory), upstream.port)
+        started, client = gateway(directory, upstream.port)
         try:
             for _ in range(4):
                 reply = client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
@@ -99,14 +89,14 @@ def test_a_request_on_a_connection_the_provider_just_closed_is_sent_again_on_a_n
             assert upstream.connections == 4
             assert upstream.requests == 4 + 3
         finally:
-            stop_process(process)
+            stop_process(started.process)
             upstream.close()
 
 
 def test_a_provider_that_drops_every_request_is_an_error_after_one_attempt() -> None:
     upstream = ForgetfulUpstream(answer_first=False)
     with tempfile.TemporaryDirectory(prefix="gatehouse-keepalive-") as directory:
-        process, client = gateway(Path(directory), upstream.port)
+        started, client = gateway(directory, upstream.port)
         try:
             with pytest.raises(openai.InternalServerError) as error:
                 client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
@@ -115,5 +105,5 @@ def test_a_provider_that_drops_every_request_is_an_error_after_one_attempt() -> 
             # A new connection that fails is not retried: only a kept-alive one is.
             assert upstream.requests == 1
         finally:
-            stop_process(process)
+            stop_process(started.process)
             upstream.close()

@@ -18,9 +18,8 @@ import httpx
 import openai
 import pytest
 
-from conftest import GATEHOUSE_BIN, start_process, start_simulator, stop_process
+from conftest import GATEHOUSE_BIN, start_gateway, start_simulator, stop_process
 
-SERVE_READY = r"gatehouse serve listening on (http://\S+:(\d+))"
 KEY = "sk-fake-tls-upstream-0001"
 
 
@@ -107,29 +106,19 @@ def audit_records(state: str) -> list[dict]:
 def test_https_providers_are_verified_before_any_byte_or_key_is_sent() -> None:
     with tempfile.TemporaryDirectory(prefix="gatehouse-tls-") as directory:
         root = Path(directory)
-        state = str(root / "state")
         ca, cert, key = make_certificates(root)
         sim = start_simulator(api_key=KEY)
         terminator = TLSTerminator(cert, key, sim.port, ["127.0.0.1", "127.0.0.2"])
         port = terminator.ports["127.0.0.1"]
-        config = root / "gatehouse.yaml"
-        config.write_text(
+        gateway = start_gateway(root, (
             "providers:\n"
             f"  trusted: {{kind: openai-compatible, base_url: 'https://localhost:{port}/v1', key: k, ca_file: '{ca}'}}\n"
             f"  untrusted: {{kind: openai-compatible, base_url: 'https://localhost:{port}/v1', key: k}}\n"
             f"  misnamed: {{kind: openai-compatible, base_url: 'https://127.0.0.2:{port}/v1', key: k, ca_file: '{ca}'}}\n"
             "models:\n  - {name: trusted, provider: trusted}\n  - {name: untrusted, provider: untrusted}\n"
-            "  - {name: misnamed, provider: misnamed}\n")
-        subprocess.run([GATEHOUSE_BIN, "keys", "add", "k", "--stdin", "--state", state], input=KEY + "\n",
-                       check=True, capture_output=True, text=True, timeout=30)
-        token = subprocess.run([GATEHOUSE_BIN, "token", "mint", "--subject", "tls", "--state", state],
-                               capture_output=True, text=True, timeout=30).stdout.strip()
-        stderr_path = root / "serve.stderr"
-        process, match = start_process(
-            ["/bin/sh", "-c", 'exec "$@" 2>>"$SERVE_STDERR"', "sh", GATEHOUSE_BIN, "serve", "--config", str(config),
-             "--port", "0", "--state", state], SERVE_READY, env={"SERVE_STDERR": str(stderr_path)})
+            "  - {name: misnamed, provider: misnamed}\n"), KEY)
         try:
-            client = openai.OpenAI(base_url=match.group(1) + "/v1", api_key=token, max_retries=0)
+            client = openai.OpenAI(base_url=gateway.base_url + "/v1", api_key=gateway.token, max_retries=0)
             for word in ("one", "two", "three"):
                 reply = client.chat.completions.create(model="trusted", messages=[{"role": "user", "content": word}])
                 assert reply.choices[0].message.content == f"sim:trusted says: {word}"
@@ -152,16 +141,16 @@ def test_https_providers_are_verified_before_any_byte_or_key_is_sent() -> None:
                         {"event": "tls_failed", "target": f"https://127.0.0.2:{port}"}]
             deadline = time.monotonic() + 10
             while True:
-                connects = [r["fields"] for r in audit_records(state) if r["kind"] == "egress.connect"]
+                connects = [r["fields"] for r in audit_records(gateway.state) if r["kind"] == "egress.connect"]
                 if all(item in connects for item in expected) or time.monotonic() > deadline:
                     break
                 time.sleep(0.2)
             assert all(item in connects for item in expected), connects
-            text = httpx.get(match.group(1) + "/metrics", timeout=10).text
+            text = httpx.get(gateway.base_url + "/metrics", timeout=10).text
             assert 'gatehouse_egress_connections_total{event="tls_failed"} 2' in text, text
-            assert KEY not in stderr_path.read_text()
+            assert KEY not in gateway.stderr_path.read_text()
         finally:
-            stop_process(process)
+            stop_process(gateway.process)
             stop_process(sim.process)
             terminator.close()
 

@@ -38,9 +38,4 @@ int gatehouse_pipe_cloexec(int fds[2]);
 /// and the state directory's `trust/` and `run/`: not `master.key`, not `keys/`.
 int gatehouse_landlock_status(void);
 
-/// Whether glibc took the allocator settings applied before `main` (see `MemoryTuning` in the
-/// gatehouse target): mmap threshold fixed at 64 KiB, heap trimmed above 128 KiB, at most two
-/// arenas. 1 = applied.
-int gatehouse_malloc_tuned(void);
-
 #endif
