@@ -23,7 +23,7 @@ public final class KeyholderLink: EgressTransport, Sendable {
     /// Open connections waiting for an exchange.
     private let idle = Mutex<[LinkConnection]>([])
 
-    public init(socketPath: String, secret: [UInt8], maxIdle: Int = 64, maxAnswerBytes: Int = 64 << 20) {
+    public init(socketPath: String, secret: [UInt8], maxIdle: Int = 256, maxAnswerBytes: Int = 64 << 20) {
         self.maxAnswerBytes = maxAnswerBytes
         self.socketPath = socketPath
         self.secret = secret
@@ -40,7 +40,10 @@ public final class KeyholderLink: EgressTransport, Sendable {
     func connect() async throws -> (any Channel, NIOLoopBound<LinkClientHandler>) {
         do {
             let address = try SocketAddress(unixDomainSocketPath: socketPath)
-            return try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            // On the caller's event loop when it runs on one (a request's task does): its
+            // exchanges then never change thread.
+            let group: any EventLoopGroup = MultiThreadedEventLoopGroup.currentEventLoop ?? MultiThreadedEventLoopGroup.singleton
+            return try await ClientBootstrap(group: group)
                 .connectTimeout(.seconds(5))
                 .connect(to: address) { channel in
                     channel.eventLoop.makeCompletedFuture {
@@ -56,9 +59,15 @@ public final class KeyholderLink: EgressTransport, Sendable {
         }
     }
 
-    /// An idle open connection, or a new one (connected and past the hello).
+    /// An idle open connection, or a new one (connected and past the hello). A caller on an
+    /// event loop gets a connection on that loop, or a new one there.
     func acquire() async throws -> LinkConnection {
-        while let connection = idle.withLock({ $0.popLast() }) {
+        let loop = MultiThreadedEventLoopGroup.currentEventLoop
+        while let connection = idle.withLock({ idle -> LinkConnection? in
+            guard let loop else { return idle.popLast() }
+            guard let index = idle.lastIndex(where: { $0.channel.eventLoop === loop }) else { return nil }
+            return idle.remove(at: index)
+        }) {
             if connection.isUsable { return connection }
         }
         let (channel, handler) = try await connect()

@@ -80,7 +80,11 @@ final class LinkConnection: Sendable {
             try await withCheckedThrowingContinuation { (head: CheckedContinuation<EgressResponse, any Error>) in
                 exchange.head = head
                 let handler = self.handler
-                channel.eventLoop.execute { handler.value.start(exchange, frames: outbound) }
+                if channel.eventLoop.inEventLoop {
+                    handler.value.start(exchange, frames: outbound)
+                } else {
+                    channel.eventLoop.execute { handler.value.start(exchange, frames: outbound) }
+                }
             }
         } onCancel: {
             exchange.cancel()

@@ -2,10 +2,9 @@ import Foundation
 import GatehouseCore
 import GatehouseProviders
 import GatehouseSecurity
-import HTTPTypes
-import Hummingbird
 import Logging
 import NIOCore
+import NIOHTTP1
 import Synchronization
 
 /// The front's request pipeline: authenticate, read the body within its limit,
@@ -98,13 +97,13 @@ public struct Gateway: Sendable {
 
     /// Reads the caller's token from `Authorization: Bearer` or `x-api-key` and verifies it.
     /// The caller learns only that the token was refused; the reason goes to the log.
-    func authenticate(_ request: Request, exchange: inout Exchange) throws -> Principal {
+    func authenticate(_ request: FrontRequest, exchange: inout Exchange) throws -> Principal {
         var token: Substring?
-        if let authorization = request.headers[.authorization] {
+        if let authorization = request.header("authorization") {
             let parts = authorization.split(separator: " ", maxSplits: 1)
             if parts.count == 2, parts[0].lowercased() == "bearer" { token = parts[1] }
         }
-        if token == nil, let apiKey = request.headers[.apiKey] { token = Substring(apiKey) }
+        if token == nil, let apiKey = request.header("x-api-key") { token = Substring(apiKey) }
         guard let token, !token.isEmpty else {
             refused("missing_token", exchange: exchange)
             throw GatewayError(.unauthorized, "Missing credentials: send a Gatehouse token as 'Authorization: Bearer' or 'x-api-key'.", code: "missing_token")
@@ -141,12 +140,20 @@ public struct Gateway: Sendable {
         audit.record(.authRefused, fields: fields)
     }
 
-    func readBody(_ request: Request) async throws -> ByteBuffer {
-        var request = request
-        do {
-            return try await request.collectBody(upTo: limits.maxBodyBytes)
-        } catch is NIOTooManyBytesError {
-            throw GatewayError(.payloadTooLarge, "The request body exceeds the limit of \(limits.maxBodyBytes) bytes.", code: "body_too_large")
+    func readBody(_ request: FrontRequest) async throws -> ByteBuffer {
+        let tooLarge = GatewayError(.payloadTooLarge, "The request body exceeds the limit of \(limits.maxBodyBytes) bytes.", code: "body_too_large")
+        switch request.body {
+        case .complete(let body):
+            guard body.readableBytes <= limits.maxBodyBytes else { throw tooLarge }
+            return body
+        case .pending(let body):
+            do {
+                return try await body.get()
+            } catch is FrontRequest.BodyTooLarge {
+                throw tooLarge
+            } catch {
+                throw CancellationError()
+            }
         }
     }
 
@@ -170,7 +177,7 @@ public struct Gateway: Sendable {
     static let routingOverrideHeaders = ["x-base-url", "x-api-base", "x-gatehouse-base-url", "x-provider-url", "x-api-key-override"]
 
     /// Fails closed on any attempt to choose where the request goes or which key it carries.
-    func refuseRoutingOverrides(_ request: Request, members: JSONTopLevel) throws {
+    func refuseRoutingOverrides(_ request: FrontRequest, members: JSONTopLevel) throws {
         if let field = members.members.first(where: { Self.routingOverrideFields.contains($0.key) })?.key {
             logger.warning("caller tried to choose the upstream", metadata: ["gatehouse.refusal.field": .string(field)])
             throw GatewayError(
@@ -178,7 +185,7 @@ public struct Gateway: Sendable {
                 code: "routing_override_refused", param: field)
         }
         for name in Self.routingOverrideHeaders {
-            if let field = HTTPField.Name(name), request.headers[field] != nil {
+            if request.headers.contains(name: name) {
                 logger.warning("caller tried to choose the upstream", metadata: ["gatehouse.refusal.header": .string(name)])
                 throw GatewayError(
                     .invalidRequest, "The header '\(name)' is not accepted: callers cannot choose the provider URL or key.",
@@ -271,7 +278,7 @@ public struct Gateway: Sendable {
         audit.record(.request, fields: fields)
     }
 
-    func failure(_ error: any Error, exchange: Exchange) -> Response {
+    func failure(_ error: any Error, exchange: Exchange) -> FrontResponse {
         let gatewayError: GatewayError
         switch error {
         case let error as GatewayError: gatewayError = error

@@ -1,8 +1,7 @@
 import GatehouseCore
 import GatehouseProviders
-import HTTPTypes
-import Hummingbird
 import NIOCore
+import NIOHTTP1
 
 /// The wire format a caller speaks; errors are rendered in it.
 public enum IngressDialect: String, Sendable {
@@ -23,18 +22,10 @@ public enum IngressDialect: String, Sendable {
         }
     }
 
-    func errorResponse(_ error: GatewayError, requestID: String) -> Response {
-        var headers: HTTPFields = [.contentType: "application/json", .requestID: requestID]
-        if let retryAfter = error.retryAfter { headers[.retryAfter] = retryAfter }
-        if error.kind == .unauthorized { headers[.wwwAuthenticate] = "Bearer" }
-        return Response(status: .init(code: error.status), headers: headers, body: .init(byteBuffer: errorBody(error)))
+    func errorResponse(_ error: GatewayError, requestID: String) -> FrontResponse {
+        var headers: HTTPHeaders = ["content-type": "application/json", "x-request-id": requestID]
+        if let retryAfter = error.retryAfter { headers.add(name: "retry-after", value: retryAfter) }
+        if error.kind == .unauthorized { headers.add(name: "www-authenticate", value: "Bearer") }
+        return FrontResponse(status: .init(statusCode: error.status), headers: headers, body: .buffer(errorBody(error)))
     }
-}
-
-extension HTTPField.Name {
-    static let requestID = HTTPField.Name("x-request-id")!
-    static let apiKey = HTTPField.Name("x-api-key")!
-    static let anthropicVersion = HTTPField.Name("anthropic-version")!
-    static let anthropicBeta = HTTPField.Name("anthropic-beta")!
-    static let droppedParams = HTTPField.Name("x-gatehouse-dropped-params")!
 }

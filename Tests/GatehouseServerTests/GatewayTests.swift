@@ -3,11 +3,9 @@ import Foundation
 import GatehouseCore
 import GatehouseSecurity
 import GatehouseServer
-import HTTPTypes
-import Hummingbird
-import HummingbirdTesting
 import Logging
 import NIOCore
+import NIOHTTP1
 import Testing
 
 /// A stand-in for the keyholder: records what the front asked for and answers from a script.
@@ -41,16 +39,23 @@ struct Harness {
         try authority.mint(subject: "tester", models: models, ttl: 600).token
     }
 
-    func app() -> some ApplicationProtocol {
+    func gateway() -> Gateway {
         let verifier = TokenVerifier(publicKeys: [authority.keyID: authority.publicKey])
         let catalog = ModelCatalog([
             Deployment(publicName: "gpt", provider: "openai", kind: .openAI, upstreamModel: "gpt-up"),
             Deployment(publicName: "claude", provider: "anthropic", kind: .anthropic, upstreamModel: "claude-up"),
         ])
-        let gateway = Gateway(
+        return Gateway(
             verifier: verifier, catalog: catalog, egress: egress, limits: .init(maxBodyBytes: 2048),
             logger: Logger(label: "test"))
-        return GatewayApplication.make(gateway: gateway, host: "127.0.0.1", port: 0, logger: Logger(label: "test"))
+    }
+
+    /// Calls the gateway's routes in process (the HTTP server is tested in FrontServerTests).
+    func execute(
+        uri: String, method: HTTPMethod, headers: HTTPHeaders, body: ByteBuffer, check: (TestResponse) throws -> Void
+    ) async throws {
+        let response = await gateway().respond(to: FrontRequest(method: method, path: uri, headers: headers, body: body))
+        try check(await TestResponse(response))
     }
 }
 
@@ -67,10 +72,10 @@ struct GatewayTests {
     ])
     func unauthenticated(path: String, authorization: String?, type: String) async throws {
         let harness = Harness()
-        try await harness.app().test(.router) { client in
-            var headers: HTTPFields = [.contentType: "application/json"]
-            if let authorization { headers[.authorization] = authorization }
-            try await client.execute(uri: path, method: .post, headers: headers, body: chatBody()) { response in
+        do {
+            var headers: HTTPHeaders = ["content-type": "application/json"]
+            if let authorization { headers.add(name: "authorization", value: authorization) }
+            try await harness.execute(uri: path, method: .POST, headers: headers, body: chatBody()) { response in
                 #expect(response.status == .unauthorized)
                 let body = (try? JSONValue.decode(response.body)) ?? .null
                 if path == "/v1/messages" {
@@ -90,21 +95,21 @@ struct GatewayTests {
         let harness = Harness()
         let narrow = try harness.token(models: ["gpt"])
         let wide = try harness.token()
-        try await harness.app().test(.router) { client in
-            try await client.execute(
-                uri: "/v1/chat/completions", method: .post, headers: [.authorization: "Bearer \(narrow)"],
+        do {
+            try await harness.execute(
+                uri: "/v1/chat/completions", method: .POST, headers: ["authorization": "Bearer \(narrow)"],
                 body: chatBody(model: "claude")
             ) { response in
                 #expect(response.status == .forbidden)
             }
-            try await client.execute(
-                uri: "/v1/chat/completions", method: .post, headers: [.authorization: "Bearer \(narrow)"],
+            try await harness.execute(
+                uri: "/v1/chat/completions", method: .POST, headers: ["authorization": "Bearer \(narrow)"],
                 body: chatBody(model: "nope")
             ) { response in
                 #expect(response.status == .forbidden)
             }
-            try await client.execute(
-                uri: "/v1/chat/completions", method: .post, headers: [.authorization: "Bearer \(wide)"],
+            try await harness.execute(
+                uri: "/v1/chat/completions", method: .POST, headers: ["authorization": "Bearer \(wide)"],
                 body: chatBody(model: "nope")
             ) { response in
                 #expect(response.status == .notFound)
@@ -118,22 +123,22 @@ struct GatewayTests {
     func badBodies() async throws {
         let harness = Harness()
         let token = try harness.token()
-        try await harness.app().test(.router) { client in
-            try await client.execute(
-                uri: "/v1/chat/completions", method: .post, headers: [.authorization: "Bearer \(token)"],
+        do {
+            try await harness.execute(
+                uri: "/v1/chat/completions", method: .POST, headers: ["authorization": "Bearer \(token)"],
                 body: ByteBuffer(string: "{\"model\":")
             ) { response in
                 #expect(response.status == .badRequest)
                 #expect((try? JSONValue.decode(response.body))?["error"]?["code"] == .string("invalid_json"))
             }
-            try await client.execute(
-                uri: "/v1/chat/completions", method: .post, headers: [.authorization: "Bearer \(token)"],
+            try await harness.execute(
+                uri: "/v1/chat/completions", method: .POST, headers: ["authorization": "Bearer \(token)"],
                 body: chatBody(extra: #","pad":"\#(String(repeating: "x", count: 4096))""#)
             ) { response in
-                #expect(response.status == .contentTooLarge)
+                #expect(response.status == .payloadTooLarge)
             }
-            try await client.execute(
-                uri: "/v1/chat/completions", method: .post, headers: [.authorization: "Bearer \(token)"],
+            try await harness.execute(
+                uri: "/v1/chat/completions", method: .POST, headers: ["authorization": "Bearer \(token)"],
                 body: ByteBuffer(string: #"{"model":"claude","model":"gpt","messages":[]}"#)
             ) { response in
                 #expect(response.status == .badRequest)
@@ -147,9 +152,9 @@ struct GatewayTests {
     func passThrough() async throws {
         let harness = Harness()
         let token = try harness.token()
-        try await harness.app().test(.router) { client in
-            try await client.execute(
-                uri: "/v1/chat/completions", method: .post, headers: [.authorization: "Bearer \(token)"],
+        do {
+            try await harness.execute(
+                uri: "/v1/chat/completions", method: .POST, headers: ["authorization": "Bearer \(token)"],
                 body: chatBody(extra: #", "logit_bias": {"50256": -100}"#)
             ) { response in
                 #expect(response.status == .ok)
@@ -169,19 +174,19 @@ struct GatewayTests {
     func upstreamErrors() async throws {
         let limited = Harness(status: 429, headers: [("retry-after", "7")], body: #"{"error":{"message":"slow down"}}"#)
         let token = try limited.token()
-        try await limited.app().test(.router) { client in
-            try await client.execute(
-                uri: "/v1/chat/completions", method: .post, headers: [.authorization: "Bearer \(token)"], body: chatBody()
+        do {
+            try await limited.execute(
+                uri: "/v1/chat/completions", method: .POST, headers: ["authorization": "Bearer \(token)"], body: chatBody()
             ) { response in
                 #expect(response.status == .tooManyRequests)
-                #expect(response.headers[.retryAfter] == "7")
+                #expect(response.headers.first(name: "retry-after") == "7")
             }
         }
         let refused = Harness(status: 401, body: #"{"error":{"message":"Incorrect API key provided: sk-proj-FAKE...1234"}}"#)
         let token2 = try refused.token()
-        try await refused.app().test(.router) { client in
-            try await client.execute(
-                uri: "/v1/messages", method: .post, headers: [.authorization: "Bearer \(token2)"],
+        do {
+            try await refused.execute(
+                uri: "/v1/messages", method: .POST, headers: ["authorization": "Bearer \(token2)"],
                 body: ByteBuffer(string: #"{"model":"gpt","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}"#)
             ) { response in
                 #expect(response.status == .badGateway)
@@ -196,9 +201,9 @@ struct GatewayTests {
     func translates() async throws {
         let harness = Harness()
         let token = try harness.token()
-        try await harness.app().test(.router) { client in
-            try await client.execute(
-                uri: "/v1/messages", method: .post, headers: [HTTPField.Name("x-api-key")!: token],
+        do {
+            try await harness.execute(
+                uri: "/v1/messages", method: .POST, headers: ["x-api-key": token],
                 body: ByteBuffer(string: #"{"model":"gpt","max_tokens":5,"system":"s","messages":[{"role":"user","content":"hi"}]}"#)
             ) { response in
                 #expect(response.status == .ok)
@@ -214,4 +219,35 @@ struct GatewayTests {
         #expect(sent["messages"]?.arrayValue?.first?["role"] == .string("system"))
         #expect(sent["max_completion_tokens"] == .int(5))
     }
+}
+
+/// A response with its body read to the end (streams included).
+struct TestResponse {
+    let status: HTTPResponseStatus
+    let headers: HTTPHeaders
+    let body: ByteBuffer
+
+    init(_ response: FrontResponse) async {
+        status = response.status
+        headers = response.headers
+        switch response.body {
+        case .buffer(let buffer):
+            body = buffer
+        case .stream(let write):
+            let collector = CollectingWriter()
+            try? await write(collector)
+            body = collector.collected
+        }
+    }
+}
+
+final class CollectingWriter: FrontBodyWriter, @unchecked Sendable {
+    private let lock = NSLock()
+    private var buffer = ByteBuffer()
+
+    func write(_ chunk: ByteBuffer) async throws {
+        lock.withLock { buffer.writeImmutableBuffer(chunk) }
+    }
+
+    var collected: ByteBuffer { lock.withLock { buffer } }
 }

@@ -1,13 +1,12 @@
 import Foundation
 import GatehouseCore
 import GatehouseProviders
-import HTTPTypes
-import Hummingbird
 import NIOCore
+import NIOHTTP1
 
 extension Gateway {
     /// `POST /v1/chat/completions` (OpenAI) and `POST /v1/messages` (Anthropic).
-    func chat(_ request: Request, dialect: IngressDialect) async -> Response {
+    func chat(_ request: FrontRequest, dialect: IngressDialect) async -> FrontResponse {
         var exchange = Exchange(id: Self.makeRequestID(), dialect: dialect, started: .now)
         do {
             let principal = try authenticate(request, exchange: &exchange)
@@ -47,20 +46,20 @@ extension Gateway {
 
     // MARK: Translated path
 
-    func translate(_ chat: ChatRequest, deployment: Deployment, provider: any ChatProvider, exchange: Exchange) async throws -> Response {
+    func translate(_ chat: ChatRequest, deployment: Deployment, provider: any ChatProvider, exchange: Exchange) async throws -> FrontResponse {
         var exchange = exchange
         let prepared = try provider.makeChatRequest(chat, deployment: deployment)
         let upstream = try await egress.send(prepared.egress)
         guard (200..<300).contains(upstream.status) else {
             throw await upstreamError(upstream, provider: provider)
         }
-        var headers: HTTPFields = [.requestID: exchange.id]
-        if !prepared.droppedFields.isEmpty { headers[.droppedParams] = prepared.droppedFields.joined(separator: ",") }
+        var headers: HTTPHeaders = ["x-request-id": exchange.id]
+        if !prepared.droppedFields.isEmpty { headers.add(name: "x-gatehouse-dropped-params", value: prepared.droppedFields.joined(separator: ",")) }
         if !chat.stream {
             let body = try await readUpstreamBody(upstream)
             let response = try provider.decodeChatResponse(body, deployment: deployment)
             exchange.usage = response.usage
-            headers[.contentType] = "application/json"
+            headers.add(name: "content-type", value: "application/json")
             let encoded: ByteBuffer
             switch exchange.dialect {
             case .openAI:
@@ -72,10 +71,10 @@ extension Gateway {
             }
             exchange.sent(encoded)
             finish(exchange, status: 200)
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: encoded))
+            return FrontResponse(status: .ok, headers: headers, body: .buffer(encoded))
         }
-        headers[.contentType] = "text/event-stream"
-        headers[.cacheControl] = "no-cache"
+        headers.add(name: "content-type", value: "text/event-stream")
+        headers.add(name: "cache-control", value: "no-cache")
         let decoder = provider.makeStreamDecoder(deployment: deployment)
         let encoder: any IngressStreamEncoder
         switch exchange.dialect {
@@ -85,7 +84,7 @@ extension Gateway {
         case .anthropic:
             encoder = AnthropicDialect.makeStreamEncoder(model: deployment.publicName)
         }
-        let body = ResponseBody { [self, exchange] writer in
+        let body: FrontResponse.Body = .stream { [self, exchange] writer in
             var exchange = exchange
             var decoder = decoder
             var encoder = encoder
@@ -99,7 +98,7 @@ extension Gateway {
                             out += encoder.encode(event)
                         }
                     }
-                    try await Self.emit(out, to: &writer, exchange: &exchange)
+                    try await Self.emit(out, to: writer, exchange: &exchange)
                 }
                 var out = ""
                 for parsed in parser.finish() {
@@ -109,34 +108,33 @@ extension Gateway {
                     if case .usage(let value) = event { exchange.usage = value }
                     out += encoder.encode(event)
                 }
-                try await Self.emit(out + encoder.finish(), to: &writer, exchange: &exchange)
+                try await Self.emit(out + encoder.finish(), to: writer, exchange: &exchange)
                 finish(exchange, status: 200)
             } catch let error {
-                try await reportStreamFailure(error, exchange: exchange, encoder: encoder, writer: &writer)
+                try await reportStreamFailure(error, exchange: exchange, encoder: encoder, writer: writer)
             }
-            try await writer.finish(nil)
         }
-        return Response(status: .ok, headers: headers, body: body)
+        return FrontResponse(status: .ok, headers: headers, body: body)
     }
 
     /// Ends a failed stream: an error event in the caller's dialect if the caller is still
     /// there, otherwise a log line and a rethrow (nothing more can be written).
     func reportStreamFailure(
-        _ error: any Error, exchange: Exchange, encoder: some IngressStreamEncoder, writer: inout any ResponseBodyWriter
+        _ error: any Error, exchange: Exchange, encoder: some IngressStreamEncoder, writer: any FrontBodyWriter
     ) async throws {
         var exchange = exchange
         guard let failure = Self.streamFailure(error) else {
             finish(exchange, status: 499, error: GatewayError(.invalidRequest, "client went away", code: "client_disconnected"))
             throw error
         }
-        try await Self.emit(encoder.encodeError(failure), to: &writer, exchange: &exchange)
+        try await Self.emit(encoder.encodeError(failure), to: writer, exchange: &exchange)
         finish(exchange, status: 200, error: failure)
     }
 
     /// Thrown when writing to the caller fails: the caller has gone, so the upstream is abandoned.
     struct CallerDisconnected: Error {}
 
-    static func emit(_ text: String, to writer: inout any ResponseBodyWriter, exchange: inout Exchange) async throws {
+    static func emit(_ text: String, to writer: any FrontBodyWriter, exchange: inout Exchange) async throws {
         guard !text.isEmpty else { return }
         let buffer = ByteBuffer(string: text)
         exchange.sent(buffer)

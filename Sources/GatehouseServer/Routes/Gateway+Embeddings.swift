@@ -1,13 +1,12 @@
 import GatehouseCore
 import GatehouseProviders
-import HTTPTypes
-import Hummingbird
 import NIOCore
+import NIOHTTP1
 
 extension Gateway {
     /// `POST /v1/embeddings` (OpenAI dialect): passed through to OpenAI-compatible
     /// providers, translated for Gemini, refused for providers without embeddings.
-    func embeddings(_ request: Request) async -> Response {
+    func embeddings(_ request: FrontRequest) async -> FrontResponse {
         var exchange = Exchange(id: Self.makeRequestID(), dialect: .openAI, started: .now)
         do {
             let principal = try authenticate(request, exchange: &exchange)
@@ -34,8 +33,7 @@ extension Gateway {
                 }
                 exchange.sent(answer)
                 finish(exchange, status: 200)
-                return Response(
-                    status: .ok, headers: [.contentType: "application/json", .requestID: exchange.id], body: .init(byteBuffer: answer))
+                return .json(.ok, answer, requestID: exchange.id)
             }
             guard let embedder = ProviderRegistry.embeddingProvider(for: deployment.kind) else {
                 throw GatewayError(
@@ -50,11 +48,8 @@ extension Gateway {
             let embeddings = try embedder.decodeEmbeddingResponse(answer, deployment: deployment)
             exchange.usage = Usage(promptTokens: embeddings.promptTokens, completionTokens: 0)
             finish(exchange, status: 200)
-            return Response(
-                status: .ok, headers: [.contentType: "application/json", .requestID: exchange.id],
-                body: .init(
-                    byteBuffer: OpenAIDialect.encodeEmbeddingResponse(
-                        embeddings, model: deployment.publicName, format: embeddingRequest.encodingFormat)))
+            let encoded = OpenAIDialect.encodeEmbeddingResponse(embeddings, model: deployment.publicName, format: embeddingRequest.encodingFormat)
+            return .json(.ok, encoded, requestID: exchange.id)
         } catch {
             return failure(error, exchange: exchange)
         }

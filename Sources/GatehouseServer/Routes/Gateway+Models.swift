@@ -1,13 +1,12 @@
 import GatehouseCore
-import HTTPTypes
-import Hummingbird
 import NIOCore
+import NIOHTTP1
 
 extension Gateway {
     /// `GET /v1/models`: the models this token may use, in the dialect of the caller
     /// (Anthropic when an `anthropic-version` header is present).
-    func models(_ request: Request, id: String?) async -> Response {
-        let dialect: IngressDialect = request.headers[.anthropicVersion] != nil ? .anthropic : .openAI
+    func models(_ request: FrontRequest, id: String?) async -> FrontResponse {
+        let dialect: IngressDialect = request.header("anthropic-version") != nil ? .anthropic : .openAI
         var exchange = Exchange(id: Self.makeRequestID(), dialect: dialect, started: .now)
         do {
             let principal = try authenticate(request, exchange: &exchange)
@@ -45,7 +44,7 @@ extension Gateway {
                 ])
             }
             finish(exchange, status: 200)
-            return Response(status: .ok, headers: [.contentType: "application/json", .requestID: exchange.id], body: .init(byteBuffer: body.encodedBuffer()))
+            return .json(.ok, body.encodedBuffer(), requestID: exchange.id)
         } catch {
             return failure(error, exchange: exchange)
         }

@@ -1,17 +1,16 @@
 import GatehouseCore
 import GatehouseProviders
-import HTTPTypes
-import Hummingbird
 import NIOCore
+import NIOHTTP1
 
 extension Gateway {
     /// Same-dialect path: the caller's bytes go upstream unchanged except for the model
     /// name (and, for OpenAI streams, a request for usage the gateway needs for
     /// accounting, whose extra chunk is then hidden from the caller).
     func forward(
-        _ request: Request, body: ByteBuffer, members: JSONTopLevel, stream: Bool,
+        _ request: FrontRequest, body: ByteBuffer, members: JSONTopLevel, stream: Bool,
         deployment: Deployment, provider: any PassThroughProvider, exchange: Exchange
-    ) async throws -> Response {
+    ) async throws -> FrontResponse {
         var exchange = exchange
         var outbound = members.replacing("model", with: JSONValue.string(deployment.upstreamModel).compactText(), in: body)
         var hideUsageChunk = false
@@ -24,15 +23,15 @@ extension Gateway {
             outbound = rescanned.replacing("stream_options", with: JSONValue.object(options).compactText(), in: outbound)
         }
         var callerHeaders: [(name: String, value: String)] = []
-        for name in [HTTPField.Name.anthropicVersion, .anthropicBeta] {
-            if let value = request.headers[name] { callerHeaders.append((name.canonicalName, value)) }
+        for name in ["anthropic-version", "anthropic-beta"] {
+            if let value = request.header(name) { callerHeaders.append((name, value)) }
         }
         let upstream = try await egress.send(
             provider.passThroughChatRequest(body: outbound, deployment: deployment, stream: stream, headers: callerHeaders))
         guard (200..<300).contains(upstream.status) else {
             throw await upstreamError(upstream, provider: provider)
         }
-        var headers: HTTPFields = [.requestID: exchange.id]
+        var headers: HTTPHeaders = ["x-request-id": exchange.id]
         if !stream {
             let answer = try await readUpstreamBody(upstream)
             // Forwarded as received, but only if it is a complete JSON document: a truncated
@@ -41,19 +40,19 @@ extension Gateway {
                 throw GatewayError(.upstreamFailure, "The provider returned a malformed response.", code: "upstream_malformed")
             }
             exchange.usage = provider.usage(inResponse: answer)
-            headers[.contentType] = "application/json"
+            headers.add(name: "content-type", value: "application/json")
             exchange.sent(answer)
             finish(exchange, status: 200)
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: answer))
+            return FrontResponse(status: .ok, headers: headers, body: .buffer(answer))
         }
-        headers[.contentType] = "text/event-stream"
-        headers[.cacheControl] = "no-cache"
+        headers.add(name: "content-type", value: "text/event-stream")
+        headers.add(name: "cache-control", value: "no-cache")
         let decoder = provider.makeStreamDecoder(deployment: deployment)
         let encoder: any IngressStreamEncoder =
             exchange.dialect == .openAI
             ? OpenAIDialect.makeStreamEncoder(model: deployment.publicName, includeUsage: false, created: 0)
             : AnthropicDialect.makeStreamEncoder(model: deployment.publicName)
-        let responseBody = ResponseBody { [self, exchange, hideUsageChunk] writer in
+        let responseBody: FrontResponse.Body = .stream { [self, exchange, hideUsageChunk] writer in
             var exchange = exchange
             var decoder = decoder
             var parser = SSEParser()
@@ -85,11 +84,10 @@ extension Gateway {
                 }
                 finish(exchange, status: 200)
             } catch let error {
-                try await reportStreamFailure(error, exchange: exchange, encoder: encoder, writer: &writer)
+                try await reportStreamFailure(error, exchange: exchange, encoder: encoder, writer: writer)
             }
-            try await writer.finish(nil)
         }
-        return Response(status: .ok, headers: headers, body: responseBody)
+        return FrontResponse(status: .ok, headers: headers, body: responseBody)
     }
 
     /// The trailing OpenAI chunk that carries only usage (`choices: []`).

@@ -156,7 +156,7 @@ enum GeneratedDependencyLock {
             version: "1.8.0",
             purl: "pkg:swift/github.com/apple/swift-http-types@1.8.0",
             tree: "4b5554739f3ff0fd1aab2457550032a05728b879",
-            isDirect: true,
+            isDirect: false,
             dependencies: [],
             buildTimeTargets: []
         ),

@@ -1,0 +1,71 @@
+import GatehouseCore
+import NIOCore
+import NIOHTTP1
+
+/// One caller's request as the gateway's routes see it: the head at once, the body when
+/// a route asks for it (after authentication, so an unauthenticated caller's body is
+/// never waited for).
+public struct FrontRequest: Sendable {
+    public let method: HTTPMethod
+    /// The path without its query.
+    public let path: String
+    public let headers: HTTPHeaders
+    let body: Body
+
+    enum Body: Sendable {
+        case complete(ByteBuffer)
+        /// Gathered by the connection on its event loop; fails with ``BodyTooLarge`` past the limit.
+        case pending(EventLoopFuture<ByteBuffer>)
+    }
+
+    /// The body gathered past the connection's limit; the rest of it is discarded.
+    struct BodyTooLarge: Error {}
+
+    /// A request whose body is already in hand (tests, tools).
+    public init(method: HTTPMethod, path: String, headers: HTTPHeaders = [:], body: ByteBuffer = ByteBuffer()) {
+        self.init(method: method, path: path, headers: headers, body: .complete(body))
+    }
+
+    init(method: HTTPMethod, path: String, headers: HTTPHeaders, body: Body) {
+        self.method = method
+        self.path = path
+        self.headers = headers
+        self.body = body
+    }
+
+    /// The first value of a header (names compare case-insensitively).
+    public func header(_ name: String) -> String? { headers.first(name: name) }
+}
+
+/// The answer to a ``FrontRequest``: a complete body, or a stream written chunk by chunk.
+public struct FrontResponse: Sendable {
+    public var status: HTTPResponseStatus
+    public var headers: HTTPHeaders
+    public var body: Body
+
+    public enum Body: Sendable {
+        case buffer(ByteBuffer)
+        /// Writes the body; each write returns once the chunk is handed to the socket, so a
+        /// slow caller slows the stream instead of filling memory.
+        case stream(@Sendable (any FrontBodyWriter) async throws -> Void)
+    }
+
+    public init(status: HTTPResponseStatus, headers: HTTPHeaders = [:], body: Body) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    /// A JSON answer.
+    static func json(_ status: HTTPResponseStatus = .ok, _ body: ByteBuffer, requestID: String? = nil) -> FrontResponse {
+        var headers: HTTPHeaders = ["content-type": "application/json"]
+        if let requestID { headers.add(name: "x-request-id", value: requestID) }
+        return FrontResponse(status: status, headers: headers, body: .buffer(body))
+    }
+}
+
+/// Where a streamed answer's chunks go.
+public protocol FrontBodyWriter: Sendable {
+    /// Sends one chunk to the caller, returning once it is written; throws when the caller is gone.
+    func write(_ buffer: ByteBuffer) async throws
+}
