@@ -16,12 +16,13 @@ import Synchronization
 public final class KeyholderLink: EgressTransport, Sendable {
     let socketPath: String
     let secret: [UInt8]
+    /// The most idle connections kept per event loop.
     let maxIdle: Int
     /// The most bytes of a non-streamed answer the front gathers.
     let maxAnswerBytes: Int
 
-    /// Open connections waiting for an exchange.
-    private let idle = Mutex<[LinkConnection]>([])
+    /// Open connections waiting for an exchange, by event loop.
+    private let idle = Mutex<[ObjectIdentifier: [LinkConnection]]>([:])
 
     public init(socketPath: String, secret: [UInt8], maxIdle: Int = 256, maxAnswerBytes: Int = 64 << 20) {
         self.maxAnswerBytes = maxAnswerBytes
@@ -62,11 +63,11 @@ public final class KeyholderLink: EgressTransport, Sendable {
     /// An idle open connection, or a new one (connected and past the hello). A caller on an
     /// event loop gets a connection on that loop, or a new one there.
     func acquire() async throws -> LinkConnection {
-        let loop = MultiThreadedEventLoopGroup.currentEventLoop
+        let loop = MultiThreadedEventLoopGroup.currentEventLoop.map { ObjectIdentifier($0) }
         while let connection = idle.withLock({ idle -> LinkConnection? in
-            guard let loop else { return idle.popLast() }
-            guard let index = idle.lastIndex(where: { $0.channel.eventLoop === loop }) else { return nil }
-            return idle.remove(at: index)
+            if let loop { return idle[loop]?.popLast() }
+            guard let key = idle.first(where: { !$0.value.isEmpty })?.key else { return nil }
+            return idle[key]?.popLast()
         }) {
             if connection.isUsable { return connection }
         }
@@ -76,19 +77,22 @@ public final class KeyholderLink: EgressTransport, Sendable {
         }
     }
 
-    /// Takes a connection back after a clean exchange; closes it if enough are idle.
+    /// Takes a connection back after a clean exchange; closes it if enough are idle on its loop.
     func release(_ connection: LinkConnection) {
+        let loop = ObjectIdentifier(connection.channel.eventLoop)
         let kept = idle.withLock { idle in
-            idle.removeAll { !$0.isUsable }
-            guard idle.count < maxIdle else { return false }
-            idle.append(connection)
+            var waiting = idle.removeValue(forKey: loop) ?? []
+            defer { idle[loop] = waiting }
+            if waiting.count >= maxIdle { waiting.removeAll { !$0.isUsable } }
+            guard waiting.count < maxIdle else { return false }
+            waiting.append(connection)
             return true
         }
         if !kept { connection.close() }
     }
 
     /// Connections waiting for an exchange (for tests).
-    public var idleConnections: Int { idle.withLock { $0.count } }
+    public var idleConnections: Int { idle.withLock { $0.values.reduce(0) { $0 + $1.count } } }
 
     /// Checks that the keyholder answers and accepts this link's secret (on a connection of its own).
     public func probe() async -> Bool {

@@ -279,6 +279,13 @@ public struct Gateway: Sendable {
     }
 
     func failure(_ error: any Error, exchange: Exchange) -> FrontResponse {
+        // The caller went away (its connection closed, which cancels the request's task):
+        // whatever the exchange failed with after that, what happened is the disconnect.
+        if Task.isCancelled {
+            let gone = GatewayError(.invalidRequest, "client went away", code: "client_disconnected")
+            finish(exchange, status: 499, error: gone)
+            return exchange.dialect.errorResponse(gone, requestID: exchange.id)
+        }
         let gatewayError: GatewayError
         switch error {
         case let error as GatewayError: gatewayError = error

@@ -13,6 +13,9 @@ import Testing
 struct FrontServerTests {
     /// Echoes the method, path and body size; `/stream` answers in three chunks.
     static func respond(_ request: FrontRequest) async -> FrontResponse {
+        if request.path == "/control" {
+            return FrontResponse(status: .ok, headers: ["x-echo": "a\u{01}b\r\nc"], body: .buffer(ByteBuffer(string: "ok")))
+        }
         if request.path == "/stream" {
             return FrontResponse(status: .ok, headers: ["content-type": "text/event-stream"], body: .stream { writer in
                 for index in 1...3 { try await writer.write(ByteBuffer(string: "data: \(index)\n\n")) }
@@ -88,6 +91,22 @@ struct FrontServerTests {
         }
     }
 
+    @Test("answers fifty pipelined requests, with bodies, in order")
+    func manyPipelined() async throws {
+        try await withServer { port in
+            var requests = ""
+            for index in 0..<50 { requests += "POST /r\(index) HTTP/1.1\r\nhost: x\r\ncontent-length: \(index)\r\n\r\n\(String(repeating: "b", count: index))" }
+            requests += "GET /last HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
+            let text = try await exchange(port: port, requests)
+            var cursor = text.startIndex
+            for index in 0..<50 {
+                let found = try #require(text.range(of: "POST /r\(index) \(index)", range: cursor..<text.endIndex))
+                cursor = found.upperBound
+            }
+            #expect(text.hasSuffix("GET /last 0"))
+        }
+    }
+
     @Test("answers 413 past the body limit and keeps the connection for the next request")
     func bodyLimit() async throws {
         try await withServer { port in
@@ -108,6 +127,16 @@ struct FrontServerTests {
             #expect(text.lowercased().contains("transfer-encoding: chunked"))
             #expect(text.contains("data: 1\n\n") && text.contains("data: 3\n\n"))
             #expect(text.hasSuffix("0\r\n\r\n"))
+        }
+    }
+
+    @Test("turns control characters in header values into spaces instead of dropping the answer")
+    func headerValues() async throws {
+        try await withServer { port in
+            let text = try await exchange(port: port, "GET /control HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            #expect(text.hasPrefix("HTTP/1.1 200 OK"))
+            #expect(text.contains("x-echo: a b  c\r\n"))
+            #expect(text.hasSuffix("ok"))
         }
     }
 

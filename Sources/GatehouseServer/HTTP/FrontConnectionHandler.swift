@@ -1,39 +1,71 @@
 import NIOCore
 import NIOHTTP1
 
-/// One caller's HTTP/1.1 connection, on its event loop, after NIO's HTTP codec and
-/// pipelining handler (which hands over one request at a time).
+/// One caller's HTTP/1.1 connection, on its event loop, after NIO's HTTP codec.
 ///
 /// Each request runs as a task that prefers this connection's event loop
 /// (``EventLoopTaskExecutor``): the route, the link exchange and the answer's writes stay
-/// on one thread. The body is gathered here, up to the limit, while the route
-/// authenticates; past the limit it is discarded (the route answers 413) and the
-/// connection stays usable. A caller that goes away cancels its request's task, which
-/// cancels the upstream request.
-final class FrontConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
+/// on one thread. (A request whose body is large runs on the shared pool instead, so its
+/// decoding never stalls the other connections of the loop.)
+///
+/// Requests are answered one at a time, in order: a request pipelined behind one still
+/// being answered waits in a queue, and reading stops while the queue holds more than
+/// ``maxQueuedBytes``. Reading is otherwise never paused, so a keep-alive caller costs no
+/// `epoll_ctl` per request (NIO's pipelining handler paused and resumed reads for every one).
+///
+/// A POST body is gathered here, up to the limit, while the route authenticates; past the
+/// limit (or when `content-length` already says so) it is discarded, the route answers
+/// 413, and the connection stays usable. Other methods' bodies are discarded. A caller
+/// that goes away cancels its request's task, which cancels the upstream request.
+final class FrontConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
+
+    /// Bytes of pipelined requests held before reading stops.
+    static let maxQueuedBytes = 1 << 20
+    /// Bodies from this size on are handled off the event loop.
+    static let largeBodyBytes = 256 << 10
 
     private let respond: @Sendable (FrontRequest) async -> FrontResponse
     private let maxBodyBytes: Int
     private let executor: EventLoopTaskExecutor
+    private let connections: OpenConnections
+    /// Set while the connection is open; every write path checks it.
     private var context: ChannelHandlerContext?
 
     private enum Inbound {
         case idle
         case gathering(EventLoopPromise<ByteBuffer>, ByteBuffer)
-        /// Past the limit, or answered already: the rest of the body is read and dropped.
+        /// Past the limit, not wanted, or answered already: the rest of the body is read and dropped.
         case discarding
     }
     private var inbound = Inbound.idle
+    /// An answer is being written (from the request's head until the answer's end).
+    private var responding = false
+    /// The current request has been read to its end.
+    private var requestEnded = true
+    /// Parts of requests pipelined behind the one being answered.
+    private var queued = CircularBuffer<HTTPServerRequestPart>()
+    private var queuedBytes = 0
+    /// A read was held back because the queue is full.
+    private var readHeld = false
+    /// Close after the current answer (graceful shutdown).
+    private var quiescing = false
+    /// The connection is closing: nothing more is read or started.
+    private var closing = false
     private var task: Task<Void, Never>?
     /// Whether the current answer may leave the connection open for the next request.
     private var keepAlive = true
     private var version = HTTPVersion.http1_1
 
-    init(loop: any EventLoop, maxBodyBytes: Int, respond: @escaping @Sendable (FrontRequest) async -> FrontResponse) {
+    init(
+        loop: any EventLoop, maxBodyBytes: Int, connections: OpenConnections,
+        respond: @escaping @Sendable (FrontRequest) async -> FrontResponse
+    ) {
         self.respond = respond
         self.maxBodyBytes = maxBodyBytes
+        self.connections = connections
         self.executor = EventLoopTaskExecutor(loop)
     }
 
@@ -46,8 +78,50 @@ final class FrontConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
+        guard !closing else { return }
+        let part = unwrapInboundIn(data)
+        if !queued.isEmpty || (responding && requestEnded) {
+            queued.append(part)
+            if case .body(let buffer) = part { queuedBytes += buffer.readableBytes }
+            queuedBytes += 64
+            return
+        }
+        process(part, context: context)
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if queuedBytes > Self.maxQueuedBytes {
+            readHeld = true
+        } else {
+            context.read()
+        }
+    }
+
+    /// Hands queued requests over once the answer before them is complete.
+    private func drainQueue(context: ChannelHandlerContext) {
+        while !closing, !(responding && requestEnded), let part = queued.popFirst() {
+            if case .body(let buffer) = part { queuedBytes -= buffer.readableBytes }
+            queuedBytes -= 64
+            process(part, context: context)
+        }
+        if readHeld, queuedBytes <= Self.maxQueuedBytes {
+            readHeld = false
+            context.read()
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is ChannelShouldQuiesceEvent else { return context.fireUserInboundEventTriggered(event) }
+        quiescing = true
+        keepAlive = false
+        if !responding, requestEnded { close(context) }
+    }
+
+    private func process(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+        switch part {
         case .head(let head):
+            responding = true
+            requestEnded = false
             start(head, context: context)
         case .body(let part):
             guard case .gathering(let promise, var buffer) = inbound else { return }
@@ -60,35 +134,55 @@ final class FrontConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
                 inbound = .gathering(promise, buffer)
             }
         case .end:
+            requestEnded = true
             if case .gathering(let promise, let buffer) = inbound { promise.succeed(buffer) }
             inbound = .idle
+            if quiescing, !responding { close(context) }
         }
     }
 
     private func start(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
-        let promise = context.eventLoop.makePromise(of: ByteBuffer.self)
-        inbound = .gathering(promise, ByteBuffer())
         version = head.version
-        keepAlive = head.isKeepAlive
+        keepAlive = head.isKeepAlive && !quiescing
         let path: String
         if let query = head.uri.utf8.firstIndex(of: UInt8(ascii: "?")) {
             path = String(head.uri[..<query])
         } else {
             path = head.uri
         }
-        let request = FrontRequest(method: head.method, path: path, headers: head.headers, body: .pending(promise.futureResult))
+        let declared = head.headers.first(name: "content-length").flatMap { Int($0) }
+        let body: FrontRequest.Body
+        if head.method == .POST {
+            let promise = context.eventLoop.makePromise(of: ByteBuffer.self)
+            if let declared, declared > maxBodyBytes {
+                inbound = .discarding
+                promise.fail(FrontRequest.BodyTooLarge())
+            } else {
+                inbound = .gathering(promise, ByteBuffer())
+            }
+            body = .pending(promise.futureResult)
+        } else {
+            inbound = .discarding
+            body = .complete(ByteBuffer())
+        }
+        let request = FrontRequest(method: head.method, path: path, headers: head.headers, body: body)
+        // Chunked uploads have no declared length: treated as large.
+        let large = head.method == .POST && (declared ?? Int.max) >= Self.largeBodyBytes
+        connections.taskStarted()
         task = Self.spawn(
-            request, respond: respond, executor: executor, handler: NIOLoopBound(self, eventLoop: context.eventLoop),
-            loop: context.eventLoop)
+            request, respond: respond, executor: large ? nil : executor, connections: connections,
+            handler: NIOLoopBound(self, eventLoop: context.eventLoop), loop: context.eventLoop)
     }
 
     private static func spawn(
-        _ request: FrontRequest, respond: @escaping @Sendable (FrontRequest) async -> FrontResponse, executor: EventLoopTaskExecutor,
+        _ request: FrontRequest, respond: @escaping @Sendable (FrontRequest) async -> FrontResponse,
+        executor: EventLoopTaskExecutor?, connections: OpenConnections,
         handler: NIOLoopBound<FrontConnectionHandler>, loop: any EventLoop
     ) -> Task<Void, Never> {
-        Task(executorPreference: executor) {
+        Task(executorPreference: executor ?? globalConcurrentExecutor) {
             let response = await respond(request)
             await deliver(response, handler: handler, loop: loop)
+            connections.taskEnded()
         }
     }
 
@@ -106,21 +200,30 @@ final class FrontConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     }
 
     private func head(_ status: HTTPResponseStatus, _ headers: HTTPHeaders, contentLength: Int?) -> HTTPResponseHead {
-        var headers = headers
-        headers.add(name: "server", value: "gatehouse")
-        headers.add(name: "date", value: HTTPDate.now())
+        var fields = HTTPHeaders()
+        fields.reserveCapacity(headers.count + 4)
+        // Values can carry text from callers (dropped parameter names) or providers
+        // (retry-after): control characters become spaces rather than breaking the answer.
+        for (name, value) in headers { fields.add(name: name, value: Self.sanitized(value)) }
+        fields.add(name: "server", value: "gatehouse")
+        fields.add(name: "date", value: HTTPDate.now())
         if let contentLength {
-            headers.add(name: "content-length", value: String(contentLength))
+            fields.add(name: "content-length", value: String(contentLength))
         } else if version.minor == 0 {
             // HTTP/1.0 has no chunked encoding: a stream ends when the connection closes.
             keepAlive = false
         }
         if version.minor == 0, keepAlive {
-            headers.add(name: "connection", value: "keep-alive")
+            fields.add(name: "connection", value: "keep-alive")
         } else if version.minor >= 1, !keepAlive {
-            headers.add(name: "connection", value: "close")
+            fields.add(name: "connection", value: "close")
         }
-        return HTTPResponseHead(version: version, status: status, headers: headers)
+        return HTTPResponseHead(version: version, status: status, headers: fields)
+    }
+
+    static func sanitized(_ value: String) -> String {
+        guard value.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else { return value }
+        return String(decoding: value.utf8.map { $0 < 0x20 || $0 == 0x7F ? UInt8(ascii: " ") : $0 }, as: UTF8.self)
     }
 
     private func writeWhole(_ status: HTTPResponseStatus, _ headers: HTTPHeaders, _ body: ByteBuffer) {
@@ -136,7 +239,7 @@ final class FrontConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     }
 
     fileprivate func writeChunk(_ buffer: ByteBuffer, promise: EventLoopPromise<Void>) {
-        guard let context, context.channel.isActive else {
+        guard let context else {
             promise.fail(ChannelError.ioOnClosedChannel)
             return
         }
@@ -145,31 +248,44 @@ final class FrontConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
 
     private func writeEnd() {
         task = nil
+        responding = false
         // A body still arriving after the answer is read and dropped.
         if case .gathering(let promise, _) = inbound {
             inbound = .discarding
             promise.fail(FrontRequest.BodyTooLarge())
         }
         guard let context else { return }
-        let close = !keepAlive
-        // The pipelining handler may hand over the next request during this write.
         let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-        if close {
+        if !keepAlive || (quiescing && requestEnded) {
+            closing = true
+            queued.removeAll()
+            queuedBytes = 0
             let channel = context.channel
             written.whenComplete { _ in channel.close(promise: nil) }
+            return
         }
+        drainQueue(context: context)
+    }
+
+    private func close(_ context: ChannelHandlerContext) {
+        closing = true
+        context.close(promise: nil)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        closing = true
+        // Handlers stay in the pipeline for one more loop turn: nothing may be written now.
+        self.context = nil
         if case .gathering(let promise, _) = inbound { promise.fail(ChannelError.ioOnClosedChannel) }
         inbound = .idle
+        queued.removeAll()
         task?.cancel()
         task = nil
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        context.close(promise: nil)
+        close(context)
     }
 }
 

@@ -33,8 +33,12 @@ public struct FrontRequest: Sendable {
         self.body = body
     }
 
-    /// The first value of a header (names compare case-insensitively).
-    public func header(_ name: String) -> String? { headers.first(name: name) }
+    /// A header's value (names compare case-insensitively); repeated fields are joined with ", ".
+    public func header(_ name: String) -> String? {
+        var values = headers[name][...]
+        guard let first = values.popFirst() else { return nil }
+        return values.isEmpty ? first : ([first] + values).joined(separator: ", ")
+    }
 }
 
 /// The answer to a ``FrontRequest``: a complete body, or a stream written chunk by chunk.
@@ -45,8 +49,8 @@ public struct FrontResponse: Sendable {
 
     public enum Body: Sendable {
         case buffer(ByteBuffer)
-        /// Writes the body; each write returns once the chunk is handed to the socket, so a
-        /// slow caller slows the stream instead of filling memory.
+        /// Writes the body; each write returns once the chunk is written to the socket, so a
+        /// slow caller slows the writer down.
         case stream(@Sendable (any FrontBodyWriter) async throws -> Void)
     }
 

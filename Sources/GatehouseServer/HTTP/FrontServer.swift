@@ -49,10 +49,12 @@ public struct FrontServer: Service {
             .childChannelOption(.allowRemoteHalfClosure, value: false)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    // Pipelining is handled by the connection handler, without pausing reads per request.
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(
-                        withPipeliningAssistance: true, withErrorHandling: true)
+                        withPipeliningAssistance: false, withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(
-                        FrontConnectionHandler(loop: channel.eventLoop, maxBodyBytes: maxBodyBytes, respond: respond))
+                        FrontConnectionHandler(
+                            loop: channel.eventLoop, maxBodyBytes: maxBodyBytes, connections: connections, respond: respond))
                     connections.add(channel)
                 }
             }
@@ -64,17 +66,23 @@ public struct FrontServer: Service {
         await onListening(listener.localAddress?.port ?? 0)
         try? await gracefulShutdown()
         try? await listener.close()
-        await connections.drain(timeout: drainTimeout)
+        // Cancelled rather than asked to stop: nothing is waited for.
+        await connections.drain(timeout: Task.isCancelled ? .zero : drainTimeout)
     }
 }
 
-/// The connections a server has accepted and not yet closed.
+/// The connections a server has accepted and not yet closed, and the requests still running.
 final class OpenConnections: Sendable {
     private struct State {
         var channels: [ObjectIdentifier: any Channel] = [:]
         var draining = false
         var drained: CheckedContinuation<Void, Never>?
     }
+    /// Request tasks that have not finished (a closed connection's task may still be recording).
+    private let tasks = Atomic<Int>(0)
+
+    func taskStarted() { tasks.add(1, ordering: .relaxed) }
+    func taskEnded() { tasks.subtract(1, ordering: .relaxed) }
     private let state = Mutex(State())
 
     func add(_ channel: any Channel) {
@@ -95,9 +103,10 @@ final class OpenConnections: Sendable {
         }
     }
 
-    /// Asks every connection to close after its current answer; waits for all to close,
-    /// then closes whatever is left after `timeout`.
+    /// Asks every connection to close after its current answer; waits for all to close and
+    /// every request task to finish, closing whatever is left after `timeout`.
     func drain(timeout: TimeAmount) async {
+        let started = NIODeadline.now()
         let loop = MultiThreadedEventLoopGroup.singleton.any()
         let deadline = loop.scheduleTask(in: timeout) { [self] in
             for channel in state.withLock({ Array($0.channels.values) }) { channel.close(promise: nil) }
@@ -113,5 +122,9 @@ final class OpenConnections: Sendable {
             for channel in channels { channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent()) }
         }
         deadline.cancel()
+        // The tasks of closed connections were cancelled; they finish within moments.
+        while tasks.load(ordering: .relaxed) > 0, !Task.isCancelled, NIODeadline.now() - started < timeout + .seconds(2) {
+            try? await Task.sleep(for: .milliseconds(5))
+        }
     }
 }
