@@ -129,6 +129,7 @@ class Bench:
         requests = result.get("requests", 0)
         result["cpu_per_1k"] = (after - before) / requests * 1000 if requests else None
         result["peak_rss_mb"] = sampler.peak / MB
+        result["peak_pss_mb"] = sampler.peak_pss / MB
         return result
 
     def run_cell(self, cell: Cell, targets: list[Target]) -> None:

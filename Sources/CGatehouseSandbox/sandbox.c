@@ -117,3 +117,16 @@ void gatehouse_sandbox_blocked_counts(unsigned long counts[GATEHOUSE_BLOCKED_KIN
 #include <unistd.h>
 #include <errno.h>
 int gatehouse_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC) == 0 ? 0 : -errno; }
+
+/* After the libc headers above, so that __GLIBC__ is known here. */
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+int gatehouse_heap_trim(void) {
+#if defined(__GLIBC__)
+    return malloc_trim(0);
+#else
+    return 0;
+#endif
+}

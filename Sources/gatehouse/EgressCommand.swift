@@ -158,6 +158,10 @@ struct EgressCommand: AsyncParsableCommand {
                 }
             }
             group.addTask {
+                await HeapTrim.run()
+                try Task.checkCancellation()
+            }
+            group.addTask {
                 await Self.waitForSignal()
                 logger.info("signal received; keyholder stopping")
             }

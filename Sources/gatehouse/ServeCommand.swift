@@ -162,7 +162,8 @@ struct ServeCommand: AsyncParsableCommand {
             configuration: .init(
                 services: [
                     .init(service: credentials), .init(service: AuditForwarding(forwarder: forwarder)),
-                    .init(service: SandboxWatch(audit: forwarder, metrics: metrics, logger: logger)), .init(service: app),
+                    .init(service: SandboxWatch(audit: forwarder, metrics: metrics, logger: logger)), .init(service: HeapTrimService()),
+                    .init(service: app),
                 ], gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [],
                 logger: logger))
         if egressSecretStdin {

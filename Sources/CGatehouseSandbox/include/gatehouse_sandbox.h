@@ -31,6 +31,10 @@ int gatehouse_sandbox_supported(void);
 /// to give one end to holds it). Returns 0 or -errno.
 int gatehouse_pipe_cloexec(int fds[2]);
 
+/// malloc_trim(0): gives the free pages of every glibc malloc arena back to the kernel.
+/// Returns 1 if memory was released. (A no-op returning 0 where glibc is absent.)
+int gatehouse_heap_trim(void);
+
 /// The outcome of the filesystem sandbox the front installs on itself before `main`
 /// (while it is still single-threaded), when started as `gatehouse serve
 /// --egress-socket …`: 1 = installed, 0 = not a front process, negative = -errno.
