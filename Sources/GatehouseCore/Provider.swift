@@ -74,6 +74,19 @@ public protocol ProviderStreamDecoder: Sendable {
     /// Called when the provider's stream ends; returns trailing events.
     /// Throws when the stream ended before the provider said it was complete.
     mutating func finish() throws -> [StreamEvent]
+    /// For a stream passed to the caller unchanged: the usage an event reports, with the
+    /// same checks as ``decode(_:)`` (malformed and error events throw; ``finish()`` still
+    /// knows whether the stream completed). A decoder may skip building the events of
+    /// content deltas, which carry nothing else the gateway needs.
+    mutating func observe(_ event: SSEEvent) throws -> Usage?
+}
+
+extension ProviderStreamDecoder {
+    public mutating func observe(_ event: SSEEvent) throws -> Usage? {
+        var usage: Usage?
+        for case .usage(let value) in try decode(event) { usage = value }
+        return usage
+    }
 }
 
 /// A provider adapter's chat capability: pure translation between the internal

@@ -9,6 +9,8 @@ public protocol EgressAnswerSink: AnyObject {
     /// One chunk of the body; the upstream is not read further until the returned future
     /// (if any) completes.
     func answerBody(_ chunk: ByteBuffer) -> EventLoopFuture<Void>?
+    /// The chunks of one upstream read have all been given: send on what is held.
+    func answerFlush()
     func answerEnd()
     func answerFailed(_ error: GatewayError)
 }
@@ -62,6 +64,10 @@ final class EgressAnswer: UpstreamResponseSink {
             return nil
         }
         return sink.answerBody(buffer)
+    }
+
+    func upstreamReadComplete() {
+        sink.answerFlush()
     }
 
     func upstreamEnd() {

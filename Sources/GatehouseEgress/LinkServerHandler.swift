@@ -40,6 +40,8 @@ final class LinkServerHandler: ChannelInboundHandler, EgressAnswerSink {
     private var gatheredBody = ByteBuffer()
     /// The body of the request being read (kept out of `state` so it grows in place).
     private var requestBody = ByteBuffer()
+    /// Stream chunks written and not yet flushed.
+    private var unflushed = false
 
     init(server: KeyholderServer, open: OpenConnections) {
         self.server = server
@@ -165,8 +167,16 @@ final class LinkServerHandler: ChannelInboundHandler, EgressAnswerSink {
             if gatheredBody.readableBytes == 0 { gatheredBody = chunk } else { gatheredBody.writeBuffer(&chunk) }
             return nil
         }
-        // Never held back: each chunk is flushed as it arrives; the next is read once this one is written.
-        return context.writeAndFlush(wrapOutboundOut(.responseBody(chunk)))
+        // Never held back: the chunks of one upstream read are flushed together at its end
+        // (``answerFlush()``); the upstream is read again once they are written.
+        unflushed = true
+        return context.write(wrapOutboundOut(.responseBody(chunk)))
+    }
+
+    func answerFlush() {
+        guard unflushed, let context else { return }
+        unflushed = false
+        context.flush()
     }
 
     func answerEnd() {

@@ -47,6 +47,8 @@ protocol UpstreamResponseSink: AnyObject {
     func upstreamHead(_ head: HTTPResponseHead)
     /// One chunk of the body; the connection is not read further until the returned future (if any) completes.
     func upstreamBody(_ buffer: ByteBuffer) -> EventLoopFuture<Void>?
+    /// The chunks of one read from the socket have all been handed over.
+    func upstreamReadComplete()
     func upstreamEnd()
     func upstreamFailed(_ failure: UpstreamFailure)
 }
@@ -370,8 +372,9 @@ private final class UpstreamConnection {
 }
 
 /// Writes a request and reads its answer on one connection.
-private final class UpstreamHandler: ChannelInboundHandler {
+private final class UpstreamHandler: ChannelDuplexHandler {
     typealias InboundIn = HTTPClientResponsePart
+    typealias OutboundIn = HTTPClientRequestPart
     typealias OutboundOut = HTTPClientRequestPart
 
     weak var connection: UpstreamConnection?
@@ -383,6 +386,10 @@ private final class UpstreamHandler: ChannelInboundHandler {
     private var informational = false
     /// Whether the connection carried a request before this one.
     private var reused = false
+    /// Body chunks handed to the sink and not yet taken; reading waits while there are any.
+    private var untaken = 0
+    /// A read was held back until the chunks are taken.
+    private var readHeld = false
 
     var isBusy: Bool { call != nil }
 
@@ -426,12 +433,14 @@ private final class UpstreamHandler: ChannelInboundHandler {
             call.sink?.upstreamHead(head)
         case .body(let buffer):
             guard let pending = call.sink?.upstreamBody(buffer) else { return }
-            // Back-pressure: read no more until the chunk was taken.
-            context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
-            let channel = context.channel
-            pending.whenComplete { _ in
-                channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
-                channel.read()
+            // Back-pressure: read no more from the socket until the chunk was taken.
+            untaken += 1
+            pending.whenComplete { [self] _ in
+                untaken -= 1
+                if untaken == 0, readHeld {
+                    readHeld = false
+                    self.context?.read()
+                }
             }
         case .end:
             if informational {
@@ -443,6 +452,19 @@ private final class UpstreamHandler: ChannelInboundHandler {
             call.finish()
             sink?.upstreamEnd()
             connection?.done(reusable: keepAlive)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        call?.sink?.upstreamReadComplete()
+        context.fireChannelReadComplete()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if untaken > 0 {
+            readHeld = true
+        } else {
+            context.read()
         }
     }
 

@@ -47,6 +47,16 @@ final class LinkConnection: Sendable {
         return connection
     }
 
+    /// Resumes reading after the stream's reader caught up (see ``LinkClientHandler/read(context:)``).
+    func resumeReading() {
+        let handler = self.handler
+        if channel.eventLoop.inEventLoop {
+            handler.value.resumeReading()
+        } else {
+            channel.eventLoop.execute { handler.value.resumeReading() }
+        }
+    }
+
     /// Closes the connection (idle, or abandoning its exchange).
     func close() {
         channel.close(promise: nil)
@@ -110,8 +120,9 @@ final class LinkConnection: Sendable {
 
 /// The front's end of one link connection, on its event loop: writes requests, routes
 /// the keyholder's frames to the exchange waiting for them.
-final class LinkClientHandler: ChannelInboundHandler {
+final class LinkClientHandler: ChannelDuplexHandler {
     typealias InboundIn = LinkFrame
+    typealias OutboundIn = LinkFrame
     typealias OutboundOut = LinkFrame
 
     private enum Waiting {
@@ -127,6 +138,10 @@ final class LinkClientHandler: ChannelInboundHandler {
     }
 
     private var waiting = Waiting.nothing
+    /// A read was held back: the stream's reader has not taken enough of what arrived.
+    private var readHeld = false
+    /// Stream chunks of the current read, handed to the reader together when the read ends.
+    private var streamed = ByteBuffer()
     /// The body of the answer being gathered (kept out of `waiting` so it grows in place).
     private var gathered = ByteBuffer()
     private var context: ChannelHandlerContext?
@@ -226,17 +241,51 @@ final class LinkClientHandler: ChannelInboundHandler {
         case (.gathering(let exchange, _, _), .failure(let payload)), (.streaming(let exchange), .failure(let payload)):
             gathered = ByteBuffer()
             waiting = .nothing
+            handOver(to: exchange)
             exchange.fail(LinkMessages.decodeFailure(payload))
             idle()
-        case (.streaming(let exchange), .responseBody(let chunk)):
-            exchange.body.yield(chunk)
+        case (.streaming, .responseBody(var chunk)):
+            if streamed.readableBytes == 0 { streamed = chunk } else { streamed.writeBuffer(&chunk) }
         case (.streaming(let exchange), .responseEnd):
             waiting = .nothing
+            handOver(to: exchange)
             exchange.finishBody(throwing: nil)
             idle()
         default:
             violation(context)
         }
+    }
+
+    /// The stream chunks of one read reach the reader together, as soon as the read is
+    /// decoded: fewer wake-ups and writes to the caller, nothing held past the read.
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if case .streaming(let exchange) = waiting { handOver(to: exchange) }
+        context.fireChannelReadComplete()
+    }
+
+    private func handOver(to exchange: Exchange) {
+        guard streamed.readableBytes > 0 else { return }
+        let chunk = streamed
+        streamed = ByteBuffer()
+        exchange.arrived(chunk)
+    }
+
+    /// Reads stop while a stream's reader is behind by more than ``Exchange/highWater``
+    /// bytes: the keyholder's writes then wait, and it stops reading from the provider, so a
+    /// slow caller holds at most about that much in the front.
+    func read(context: ChannelHandlerContext) {
+        if case .streaming(let exchange) = waiting, exchange.shouldHoldReads() {
+            readHeld = true
+        } else {
+            context.read()
+        }
+    }
+
+    /// The stream's reader caught up: reading resumes if it was held.
+    func resumeReading() {
+        guard readHeld, let context else { return }
+        readHeld = false
+        context.read()
     }
 
     /// An exchange ended cleanly: the connection can serve the next one.
@@ -259,12 +308,14 @@ final class LinkClientHandler: ChannelInboundHandler {
             gathered = ByteBuffer()
             exchange.fail(error)
         case .streaming(let exchange):
+            streamed = ByteBuffer()
             exchange.fail(
                 GatewayError(.upstreamFailure, "The connection to the provider was lost mid-stream.", code: "upstream_stream_lost"))
         }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        readHeld = false
         failWaiting(KeyholderLink.unavailable)
         connection = nil
         release = nil
@@ -289,6 +340,14 @@ final class Exchange: @unchecked Sendable {
     let buffered: Bool
     /// The most bytes of a gathered answer.
     let limit: Int
+    /// Stream bytes delivered to the reader's buffer and not yet taken.
+    private let unread = Atomic<Int>(0)
+    /// Set when the connection held a read back for this exchange.
+    private let holding = Atomic<Bool>(false)
+    /// Reading from the keyholder stops above this many unread stream bytes, and resumes
+    /// once the reader is down to ``lowWater``.
+    static let highWater = 256 << 10
+    static let lowWater = 64 << 10
 
     init(connection: LinkConnection, buffered: Bool, limit: Int) {
         self.connection = connection
@@ -323,6 +382,27 @@ final class Exchange: @unchecked Sendable {
         lock.withLock { finished = true }
         body.finish()
         takeHead()?.resume(returning: EgressResponse(status: status, headers: headers, body: .single(whole)))
+    }
+
+    /// A stream chunk from the keyholder (on the event loop).
+    func arrived(_ chunk: ByteBuffer) {
+        unread.add(chunk.readableBytes, ordering: .relaxed)
+        body.yield(chunk)
+    }
+
+    /// Whether the connection should stop reading (on the event loop, when it would read).
+    func shouldHoldReads() -> Bool {
+        guard unread.load(ordering: .relaxed) > Self.highWater else { return false }
+        holding.store(true, ordering: .relaxed)
+        // The reader may have caught up between the check and the flag: look again.
+        if unread.load(ordering: .relaxed) <= Self.lowWater, holding.exchange(false, ordering: .relaxed) { return false }
+        return true
+    }
+
+    /// The reader took a chunk; resumes the connection's reading once it has caught up.
+    func taken(_ chunk: ByteBuffer) {
+        let left = unread.subtract(chunk.readableBytes, ordering: .relaxed).newValue
+        if left <= Self.lowWater, holding.exchange(false, ordering: .relaxed) { connection.resumeReading() }
     }
 
     func finishBody(throwing error: (any Error)?) {
@@ -363,8 +443,12 @@ private struct LinkBody: AsyncSequence, Sendable {
 
         mutating func next() async throws -> ByteBuffer? {
             let chunk = try await inner.next()
-            // The end of the answer, not the end a cancelled reader sees.
-            if chunk == nil, !Task.isCancelled { guardian.disarm() }
+            if let chunk {
+                guardian.exchange.taken(chunk)
+            } else if !Task.isCancelled {
+                // The end of the answer, not the end a cancelled reader sees.
+                guardian.disarm()
+            }
             return chunk
         }
     }

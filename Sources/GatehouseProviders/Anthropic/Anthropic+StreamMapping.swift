@@ -9,6 +9,22 @@ struct AnthropicStreamDecoder: ProviderStreamDecoder {
     var toolCount = 0
     var sawStop = false
 
+    /// Pass-through: content deltas (nearly all of a stream) are validated, not decoded;
+    /// every other event is decoded as for a translation.
+    mutating func observe(_ event: SSEEvent) throws -> Usage? {
+        if event.event == "content_block_delta" {
+            var data = event.data
+            let valid = data.withUTF8 { bytes in (try? JSONTopLevel(scanning: bytes)) != nil }
+            guard valid else {
+                throw GatewayError(.upstreamFailure, "The provider sent a malformed stream event.", code: "upstream_malformed")
+            }
+            return nil
+        }
+        var usage: Usage?
+        for case .usage(let value) in try decode(event) { usage = value }
+        return usage
+    }
+
     mutating func decode(_ event: SSEEvent) throws -> [StreamEvent] {
         let payload = try StreamPayload.decode(event, provider: "Anthropic", checkInBandError: false)
         switch payload["type"]?.stringValue ?? event.event {

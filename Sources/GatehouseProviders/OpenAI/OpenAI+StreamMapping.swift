@@ -48,6 +48,38 @@ struct OpenAIStreamDecoder: ProviderStreamDecoder {
         return events
     }
 
+    /// Pass-through: every event is validated (one scan, no values built); only those with
+    /// an error, a usage or a finish reason are decoded. Content deltas, nearly all of a
+    /// stream, cost a scan.
+    mutating func observe(_ event: SSEEvent) throws -> Usage? {
+        if event.data == "[DONE]" {
+            sawDone = true
+            return nil
+        }
+        var data = event.data
+        let decodeIt = try data.withUTF8 { bytes in
+            let top: JSONTopLevel
+            do {
+                top = try JSONTopLevel(scanning: bytes)
+            } catch {
+                throw GatewayError(.upstreamFailure, "The provider sent a malformed stream event.", code: "upstream_malformed")
+            }
+            for member in top.members {
+                switch member.key {
+                case "error": return true
+                case "usage": if !JSONBytes.isNull(bytes, member.valueRange) { return true }
+                case "choices": if JSONBytes.hasNonNullMember("finish_reason", in: bytes, member.valueRange) { return true }
+                default: break
+                }
+            }
+            return false
+        }
+        guard decodeIt else { return nil }
+        var usage: Usage?
+        for case .usage(let value) in try decode(event) { usage = value }
+        return usage
+    }
+
     mutating func finish() throws -> [StreamEvent] {
         guard sawDone || sawFinish else {
             throw GatewayError(.upstreamFailure, "The provider's stream ended before the response was complete.", code: "upstream_incomplete")

@@ -58,22 +58,30 @@ extension Gateway {
             var parser = SSEParser()
             do {
                 for try await chunk in upstream.body {
+                    // Every event of the chunk goes out in one write; events before a bad one still do.
                     var out = ByteBuffer()
-                    for parsed in try parser.feed(chunk) {
-                        for event in try decoder.decode(parsed.event) {
-                            if case .usage(let usage) = event { exchange.usage = usage }
+                    var failure: (any Error)?
+                    do {
+                        for parsed in try parser.feed(chunk) {
+                            if let usage = try decoder.observe(parsed.event) {
+                                exchange.usage = usage
+                                if hideUsageChunk, Self.isUsageOnlyChunk(parsed.event) { continue }
+                            }
+                            out.writeBytes(parsed.raw)
                         }
-                        if hideUsageChunk, Self.isUsageOnlyChunk(parsed.event) { continue }
-                        out.writeBytes(parsed.raw)
+                    } catch {
+                        failure = error
                     }
                     if out.readableBytes > 0 {
                         exchange.sent(out)
                         do { try await writer.write(out) } catch { throw CallerDisconnected() }
                     }
+                    if let failure { throw failure }
                 }
                 for parsed in parser.finish() {
-                    _ = try decoder.decode(parsed.event)
-                    if !(hideUsageChunk && Self.isUsageOnlyChunk(parsed.event)) {
+                    let usage = try decoder.observe(parsed.event)
+                    if usage != nil { exchange.usage = usage }
+                    if !(hideUsageChunk && usage != nil && Self.isUsageOnlyChunk(parsed.event)) {
                         let tail = ByteBuffer(bytes: parsed.raw + [10, 10])
                         exchange.sent(tail)
                         do { try await writer.write(tail) } catch { throw CallerDisconnected() }
