@@ -182,6 +182,7 @@ final class LinkServerHandler: ChannelInboundHandler, EgressAnswerSink {
     func answerEnd() {
         guard case .forwarding = state else { return }
         state = .idle
+        unflushed = false
         call = nil
         writeGathered()
         write(.responseEnd, flush: true)
@@ -190,6 +191,7 @@ final class LinkServerHandler: ChannelInboundHandler, EgressAnswerSink {
     func answerFailed(_ error: GatewayError) {
         guard case .forwarding = state else { return }
         state = .idle
+        unflushed = false
         call = nil
         writeGathered()
         write(.failure(LinkMessages.encodeFailure(error)), flush: true)

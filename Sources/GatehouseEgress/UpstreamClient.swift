@@ -386,10 +386,13 @@ private final class UpstreamHandler: ChannelDuplexHandler {
     private var informational = false
     /// Whether the connection carried a request before this one.
     private var reused = false
-    /// Body chunks handed to the sink and not yet taken; reading waits while there are any.
+    /// Body chunks of the current answer handed to the sink and not yet taken; reading
+    /// waits while there are any.
     private var untaken = 0
     /// A read was held back until the chunks are taken.
     private var readHeld = false
+    /// Counts answers, so that a chunk of an earlier answer taken late releases nothing.
+    private var answer = 0
 
     var isBusy: Bool { call != nil }
 
@@ -401,6 +404,7 @@ private final class UpstreamHandler: ChannelDuplexHandler {
         self.reused = reused
         guard let context, context.channel.isActive else { return failOrRetry(call, .connectionLost) }
         self.call = call
+        endAnswer()
         sawHead = false
         keepAlive = true
         informational = false
@@ -435,18 +439,19 @@ private final class UpstreamHandler: ChannelDuplexHandler {
             guard let pending = call.sink?.upstreamBody(buffer) else { return }
             // Back-pressure: read no more from the socket until the chunk was taken.
             untaken += 1
+            let current = answer
             pending.whenComplete { [self] _ in
+                guard answer == current else { return }
                 untaken -= 1
-                if untaken == 0, readHeld {
-                    readHeld = false
-                    self.context?.read()
-                }
+                if untaken == 0 { releaseRead() }
             }
         case .end:
             if informational {
                 informational = false
                 return
             }
+            // The hold belongs to this answer: the connection goes back to the pool readable.
+            endAnswer()
             self.call = nil
             let sink = call.sink
             call.finish()
@@ -458,6 +463,19 @@ private final class UpstreamHandler: ChannelDuplexHandler {
     func channelReadComplete(context: ChannelHandlerContext) {
         call?.sink?.upstreamReadComplete()
         context.fireChannelReadComplete()
+    }
+
+    /// Forgets the current answer's untaken chunks and resumes reading if it was held.
+    private func endAnswer() {
+        answer &+= 1
+        untaken = 0
+        releaseRead()
+    }
+
+    private func releaseRead() {
+        guard readHeld else { return }
+        readHeld = false
+        context?.read()
     }
 
     func read(context: ChannelHandlerContext) {

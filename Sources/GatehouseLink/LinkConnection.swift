@@ -308,7 +308,8 @@ final class LinkClientHandler: ChannelDuplexHandler {
             gathered = ByteBuffer()
             exchange.fail(error)
         case .streaming(let exchange):
-            streamed = ByteBuffer()
+            // What arrived before the failure still reaches the reader, ahead of the error.
+            handOver(to: exchange)
             exchange.fail(
                 GatewayError(.upstreamFailure, "The connection to the provider was lost mid-stream.", code: "upstream_stream_lost"))
         }
@@ -386,23 +387,29 @@ final class Exchange: @unchecked Sendable {
 
     /// A stream chunk from the keyholder (on the event loop).
     func arrived(_ chunk: ByteBuffer) {
-        unread.add(chunk.readableBytes, ordering: .relaxed)
+        unread.add(chunk.readableBytes, ordering: .sequentiallyConsistent)
         body.yield(chunk)
     }
 
     /// Whether the connection should stop reading (on the event loop, when it would read).
     func shouldHoldReads() -> Bool {
-        guard unread.load(ordering: .relaxed) > Self.highWater else { return false }
-        holding.store(true, ordering: .relaxed)
+        // Sequentially consistent: the flag's store and the re-load here, and the reader's
+        // subtraction and exchange in ``taken(_:)``, must not pass each other (a lost wake-up).
+        guard unread.load(ordering: .sequentiallyConsistent) > Self.highWater else { return false }
+        holding.store(true, ordering: .sequentiallyConsistent)
         // The reader may have caught up between the check and the flag: look again.
-        if unread.load(ordering: .relaxed) <= Self.lowWater, holding.exchange(false, ordering: .relaxed) { return false }
+        if unread.load(ordering: .sequentiallyConsistent) <= Self.lowWater,
+            holding.exchange(false, ordering: .sequentiallyConsistent)
+        {
+            return false
+        }
         return true
     }
 
     /// The reader took a chunk; resumes the connection's reading once it has caught up.
     func taken(_ chunk: ByteBuffer) {
-        let left = unread.subtract(chunk.readableBytes, ordering: .relaxed).newValue
-        if left <= Self.lowWater, holding.exchange(false, ordering: .relaxed) { connection.resumeReading() }
+        let left = unread.subtract(chunk.readableBytes, ordering: .sequentiallyConsistent).newValue
+        if left <= Self.lowWater, holding.exchange(false, ordering: .sequentiallyConsistent) { connection.resumeReading() }
     }
 
     func finishBody(throwing error: (any Error)?) {

@@ -14,11 +14,8 @@ struct AnthropicStreamDecoder: ProviderStreamDecoder {
     mutating func observe(_ event: SSEEvent) throws -> Usage? {
         if event.event == "content_block_delta" {
             var data = event.data
-            let valid = data.withUTF8 { bytes in (try? JSONTopLevel(scanning: bytes)) != nil }
-            guard valid else {
-                throw GatewayError(.upstreamFailure, "The provider sent a malformed stream event.", code: "upstream_malformed")
-            }
-            return nil
+            // A delta that does not scan as a plain object is decoded, which decides as before.
+            if data.withUTF8({ bytes in (try? JSONTopLevel(scanning: bytes)) != nil }) { return nil }
         }
         var usage: Usage?
         for case .usage(let value) in try decode(event) { usage = value }

@@ -57,13 +57,9 @@ struct OpenAIStreamDecoder: ProviderStreamDecoder {
             return nil
         }
         var data = event.data
-        let decodeIt = try data.withUTF8 { bytes in
-            let top: JSONTopLevel
-            do {
-                top = try JSONTopLevel(scanning: bytes)
-            } catch {
-                throw GatewayError(.upstreamFailure, "The provider sent a malformed stream event.", code: "upstream_malformed")
-            }
+        let decodeIt = data.withUTF8 { bytes in
+            // Not a plain object (a repeated key, say): decoded, which decides as before.
+            guard let top = try? JSONTopLevel(scanning: bytes) else { return true }
             for member in top.members {
                 switch member.key {
                 case "error": return true

@@ -26,6 +26,10 @@ final class FrontConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
     static let maxQueuedBytes = 1 << 20
     /// Bodies from this size on are handled off the event loop.
     static let largeBodyBytes = 256 << 10
+    /// A caller that takes none of a streamed chunk for this long is gone: the connection is
+    /// closed, which frees the stream's link and upstream connections (back-pressure holds
+    /// them while the caller does not read).
+    static let writeStallTimeout = TimeAmount.seconds(60)
 
     private let respond: @Sendable (FrontRequest) async -> FrontResponse
     private let maxBodyBytes: Int
@@ -244,6 +248,11 @@ final class FrontConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
             return
         }
         context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: promise)
+        if !context.channel.isWritable {
+            let channel = context.channel
+            let stall = context.eventLoop.scheduleTask(in: Self.writeStallTimeout) { channel.close(promise: nil) }
+            promise.futureResult.whenComplete { _ in stall.cancel() }
+        }
     }
 
     private func writeEnd() {
