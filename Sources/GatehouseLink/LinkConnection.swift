@@ -50,11 +50,7 @@ final class LinkConnection: Sendable {
     /// Resumes reading after the stream's reader caught up (see ``LinkClientHandler/read(context:)``).
     func resumeReading() {
         let handler = self.handler
-        if channel.eventLoop.inEventLoop {
-            handler.value.resumeReading()
-        } else {
-            channel.eventLoop.execute { handler.value.resumeReading() }
-        }
+        channel.eventLoop.run { handler.value.resumeReading() }
     }
 
     /// Closes the connection (idle, or abandoning its exchange).
@@ -90,11 +86,7 @@ final class LinkConnection: Sendable {
             try await withCheckedThrowingContinuation { (head: CheckedContinuation<EgressResponse, any Error>) in
                 exchange.head = head
                 let handler = self.handler
-                if channel.eventLoop.inEventLoop {
-                    handler.value.start(exchange, frames: outbound)
-                } else {
-                    channel.eventLoop.execute { handler.value.start(exchange, frames: outbound) }
-                }
+                channel.eventLoop.run { handler.value.start(exchange, frames: outbound) }
             }
         } onCancel: {
             exchange.cancel()

@@ -25,24 +25,25 @@ enum JSONBytes {
                 index += 1
                 continue
             }
-            var cursor = start + pattern.count + 1
-            while cursor < end, bytes[cursor] == UInt8(ascii: " ") || bytes[cursor] == UInt8(ascii: "\t")
-                || bytes[cursor] == UInt8(ascii: "\n") || bytes[cursor] == UInt8(ascii: "\r")
-            {
-                cursor += 1
-            }
+            var cursor = skipWhitespace(bytes, from: start + pattern.count + 1, to: end)
             guard cursor < end, bytes[cursor] == UInt8(ascii: ":") else {
                 index = cursor
                 continue
             }
-            cursor += 1
-            while cursor < end, bytes[cursor] == UInt8(ascii: " ") || bytes[cursor] == UInt8(ascii: "\t")
-                || bytes[cursor] == UInt8(ascii: "\n") || bytes[cursor] == UInt8(ascii: "\r")
-            {
-                cursor += 1
-            }
+            cursor = skipWhitespace(bytes, from: cursor + 1, to: end)
             return !(cursor < end && bytes[cursor] == UInt8(ascii: "n"))
         }
         return false
+    }
+
+    private static func skipWhitespace(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int, to end: Int) -> Int {
+        var cursor = start
+        while cursor < end {
+            switch bytes[cursor] {
+            case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\n"), UInt8(ascii: "\r"): cursor += 1
+            default: return cursor
+            }
+        }
+        return cursor
     }
 }

@@ -16,11 +16,3 @@ final class EventLoopTaskExecutor: TaskExecutor, @unchecked Sendable {
         loop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
 }
-
-extension EventLoop {
-    /// Runs `body` now when on this loop, else schedules it there.
-    @inlinable
-    func run(_ body: @escaping @Sendable () -> Void) {
-        if inEventLoop { body() } else { execute(body) }
-    }
-}

@@ -45,8 +45,6 @@ final class FrontConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
         case discarding
     }
     private var inbound = Inbound.idle
-    /// An answer is being written (from the request's head until the answer's end).
-    private var responding = false
     /// The current request has been read to its end.
     private var requestEnded = true
     /// Parts of requests pipelined behind the one being answered.
@@ -58,7 +56,10 @@ final class FrontConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
     private var quiescing = false
     /// The connection is closing: nothing more is read or started.
     private var closing = false
+    /// The current request's task, from its head until its answer's end.
     private var task: Task<Void, Never>?
+    /// An answer is being written (from the request's head until the answer's end).
+    private var responding: Bool { task != nil }
     /// Whether the current answer may leave the connection open for the next request.
     private var keepAlive = true
     private var version = HTTPVersion.http1_1
@@ -86,8 +87,7 @@ final class FrontConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
         let part = unwrapInboundIn(data)
         if !queued.isEmpty || (responding && requestEnded) {
             queued.append(part)
-            if case .body(let buffer) = part { queuedBytes += buffer.readableBytes }
-            queuedBytes += 64
+            queuedBytes += Self.queuedCost(part)
             return
         }
         process(part, context: context)
@@ -104,14 +104,19 @@ final class FrontConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
     /// Hands queued requests over once the answer before them is complete.
     private func drainQueue(context: ChannelHandlerContext) {
         while !closing, !(responding && requestEnded), let part = queued.popFirst() {
-            if case .body(let buffer) = part { queuedBytes -= buffer.readableBytes }
-            queuedBytes -= 64
+            queuedBytes -= Self.queuedCost(part)
             process(part, context: context)
         }
         if readHeld, queuedBytes <= Self.maxQueuedBytes {
             readHeld = false
             context.read()
         }
+    }
+
+    /// What a queued part counts against ``maxQueuedBytes``: its body bytes, and a little for itself.
+    private static func queuedCost(_ part: HTTPServerRequestPart) -> Int {
+        if case .body(let buffer) = part { return buffer.readableBytes + 64 }
+        return 64
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -124,7 +129,6 @@ final class FrontConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
     private func process(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
         switch part {
         case .head(let head):
-            responding = true
             requestEnded = false
             start(head, context: context)
         case .body(let part):
@@ -257,7 +261,6 @@ final class FrontConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     private func writeEnd() {
         task = nil
-        responding = false
         // A body still arriving after the answer is read and dropped.
         if case .gathering(let promise, _) = inbound {
             inbound = .discarding

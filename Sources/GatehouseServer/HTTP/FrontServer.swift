@@ -78,12 +78,12 @@ final class OpenConnections: Sendable {
         var draining = false
         var drained: CheckedContinuation<Void, Never>?
     }
+    private let state = Mutex(State())
     /// Request tasks that have not finished (a closed connection's task may still be recording).
     private let tasks = Atomic<Int>(0)
 
     func taskStarted() { tasks.add(1, ordering: .relaxed) }
     func taskEnded() { tasks.subtract(1, ordering: .relaxed) }
-    private let state = Mutex(State())
 
     func add(_ channel: any Channel) {
         let id = ObjectIdentifier(channel)

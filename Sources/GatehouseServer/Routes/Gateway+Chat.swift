@@ -136,7 +136,12 @@ extension Gateway {
 
     static func emit(_ text: String, to writer: any FrontBodyWriter, exchange: inout Exchange) async throws {
         guard !text.isEmpty else { return }
-        let buffer = ByteBuffer(string: text)
+        try await emit(ByteBuffer(string: text), to: writer, exchange: &exchange)
+    }
+
+    /// Sends bytes to the caller and adds them to the answer's digest.
+    static func emit(_ buffer: ByteBuffer, to writer: any FrontBodyWriter, exchange: inout Exchange) async throws {
+        guard buffer.readableBytes > 0 else { return }
         exchange.sent(buffer)
         do {
             try await writer.write(buffer)

@@ -56,36 +56,27 @@ extension Gateway {
             var exchange = exchange
             var decoder = decoder
             var parser = SSEParser()
+            /// Observes an event; whether it goes to the caller (the usage chunk the gateway asked for does not).
+            func forwards(_ event: SSEEvent) throws -> Bool {
+                guard let usage = try decoder.observe(event) else { return true }
+                exchange.usage = usage
+                return !(hideUsageChunk && Self.isUsageOnlyChunk(event))
+            }
             do {
                 for try await chunk in upstream.body {
                     // Every event of the chunk goes out in one write; events before a bad one still do.
                     var out = ByteBuffer()
                     var failure: (any Error)?
                     do {
-                        for parsed in try parser.feed(chunk) {
-                            if let usage = try decoder.observe(parsed.event) {
-                                exchange.usage = usage
-                                if hideUsageChunk, Self.isUsageOnlyChunk(parsed.event) { continue }
-                            }
-                            out.writeBytes(parsed.raw)
-                        }
+                        for parsed in try parser.feed(chunk) where try forwards(parsed.event) { out.writeBytes(parsed.raw) }
                     } catch {
                         failure = error
                     }
-                    if out.readableBytes > 0 {
-                        exchange.sent(out)
-                        do { try await writer.write(out) } catch { throw CallerDisconnected() }
-                    }
+                    try await Self.emit(out, to: writer, exchange: &exchange)
                     if let failure { throw failure }
                 }
-                for parsed in parser.finish() {
-                    let usage = try decoder.observe(parsed.event)
-                    if usage != nil { exchange.usage = usage }
-                    if !(hideUsageChunk && usage != nil && Self.isUsageOnlyChunk(parsed.event)) {
-                        let tail = ByteBuffer(bytes: parsed.raw + [10, 10])
-                        exchange.sent(tail)
-                        do { try await writer.write(tail) } catch { throw CallerDisconnected() }
-                    }
+                for parsed in parser.finish() where try forwards(parsed.event) {
+                    try await Self.emit(ByteBuffer(bytes: parsed.raw + [10, 10]), to: writer, exchange: &exchange)
                 }
                 for event in try decoder.finish() {
                     if case .usage(let usage) = event { exchange.usage = usage }
@@ -98,9 +89,9 @@ extension Gateway {
         return FrontResponse(status: .ok, headers: headers, body: responseBody)
     }
 
-    /// The trailing OpenAI chunk that carries only usage (`choices: []`).
+    /// The trailing OpenAI chunk that carries only usage (`choices: []`); asked only of events that reported usage.
     static func isUsageOnlyChunk(_ event: SSEEvent) -> Bool {
-        guard event.data.contains("\"usage\""), let value = JSONValue.parse(event.data) else { return false }
+        guard let value = JSONValue.parse(event.data) else { return false }
         return value["choices"]?.arrayValue?.isEmpty == true && value["usage"] != nil
     }
 }
