@@ -47,7 +47,7 @@ public enum AuditCredentialShape {
                 if index > start {
                     let word = bytes[start..<index]
                     if let previous, word.count >= 8, isBearerOrBasic(previous) { return true }
-                    if isCredentialWord(Array(word)) { return true }
+                    if isCredentialWord(UnsafeBufferPointer(rebasing: word)) { return true }
                     previous = word
                 }
                 start = index + 1
@@ -68,7 +68,7 @@ public enum AuditCredentialShape {
     }
 
     static func isBearerOrBasic(_ word: Slice<UnsafeBufferPointer<UInt8>>) -> Bool {
-        let lower = word.map { isUpper($0) ? $0 | 0x20 : $0 }
+        let lower = word.lazy.map { isUpper($0) ? $0 | 0x20 : $0 }
         return lower.elementsEqual("bearer".utf8) || lower.elementsEqual("basic".utf8)
     }
 
@@ -89,14 +89,15 @@ public enum AuditCredentialShape {
         var previous: Substring?
         for word in words {
             if let previous, ["bearer", "basic"].contains(previous.lowercased()), word.count >= 8 { return true }
-            if isCredentialWord(Array(word.utf8)) { return true }
+            var bytes = String(word)
+            if bytes.withUTF8({ isCredentialWord($0) }) { return true }
             previous = word
         }
         return false
     }
 
     /// One word, as UTF-8 bytes.
-    private static func isCredentialWord(_ bytes: [UInt8]) -> Bool {
+    private static func isCredentialWord(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         for prefix in prefixBytes where bytes.count >= prefix.count + 8 && bytes.starts(with: prefix) {
             return true
         }

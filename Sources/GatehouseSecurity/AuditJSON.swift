@@ -39,7 +39,7 @@ enum AuditJSON: Sendable, Hashable {
         write: (AuditJSON, inout [UInt8]) -> Void
     ) {
         out.append(UInt8(ascii: "{"))
-        let sorted = members.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+        let sorted = members.sorted { precedes($0.key, $1.key) }
         for (index, member) in sorted.enumerated() {
             if index > 0 { out.append(UInt8(ascii: ",")) }
             writeString(member.key, into: &out)
@@ -47,6 +47,22 @@ enum AuditJSON: Sendable, Hashable {
             write(value(member.value), &out)
         }
         out.append(UInt8(ascii: "}"))
+    }
+
+    /// Whether `a` sorts before `b` byte by byte in UTF-8, the order of canonical JSON's keys.
+    static func precedes(_ a: String, _ b: String) -> Bool {
+        var a = a
+        var b = b
+        return a.withUTF8 { left in
+            b.withUTF8 { right in
+                let common = min(left.count, right.count)
+                if common > 0, let l = left.baseAddress, let r = right.baseAddress {
+                    let order = memcmp(l, r, common)
+                    if order != 0 { return order < 0 }
+                }
+                return left.count < right.count
+            }
+        }
     }
 
     private static let hexDigits = Array("0123456789abcdef".utf8)

@@ -141,10 +141,9 @@ final class AuditLogFile {
         var bytes: [UInt8] = []
         var prev = lastLineHash
         for (index, item) in pending.enumerated() {
-            let record = AuditRecord(
+            let (record, line) = AuditRecord.chained(
                 seq: tree.size + index + 1, time: item.time, kind: item.kind, actor: item.actor, fields: item.fields,
                 prev: prev)
-            let line = record.line
             prev = Hex.encode(SHA256.hash(data: line))
             records.append(record)
             lines.append(line)

@@ -189,13 +189,18 @@ public struct AuditRecord: Sendable, Hashable {
     static let maximumLineBytes = 64 * 1024
 
     init(seq: Int, time: String, kind: String, actor: String, fields: [String: AuditValue], prev: String) {
-        self.seq = seq
-        self.time = time
-        self.kind = kind
-        self.actor = actor
-        self.fields = fields
-        self.prev = prev
-        self.hash = Hex.encode(SHA256.hash(data: Self.encode(seq, time, kind, actor, fields, prev, hash: nil)))
+        self = Self.chained(seq: seq, time: time, kind: kind, actor: actor, fields: fields, prev: prev).record
+    }
+
+    /// A new record and its line, encoding the record once (the writer's path).
+    static func chained(
+        seq: Int, time: String, kind: String, actor: String, fields: [String: AuditValue], prev: String
+    ) -> (record: AuditRecord, line: [UInt8]) {
+        let parts = Self.encodeParts(seq, time, kind, actor, fields, prev)
+        let hash = Self.hash(parts)
+        let record = AuditRecord(
+            seq: seq, time: time, kind: kind, actor: actor, fields: fields, prev: prev, hash: hash)
+        return (record, Self.line(parts, hash: hash))
     }
 
     private init(
@@ -211,12 +216,10 @@ public struct AuditRecord: Sendable, Hashable {
     }
 
     /// The record's line: canonical JSON including `hash`, without the trailing newline.
-    public var line: [UInt8] { Self.encode(seq, time, kind, actor, fields, prev, hash: hash) }
+    public var line: [UInt8] { Self.line(Self.encodeParts(seq, time, kind, actor, fields, prev), hash: hash) }
 
     /// The hash this record's contents should have; differs from ``hash`` when the record was edited.
-    public var computedHash: String {
-        Hex.encode(SHA256.hash(data: Self.encode(seq, time, kind, actor, fields, prev, hash: nil)))
-    }
+    public var computedHash: String { Self.hash(Self.encodeParts(seq, time, kind, actor, fields, prev)) }
 
     /// Parses one line; nil unless it is a JSON object with exactly the record's members, of the right types.
     ///
@@ -244,9 +247,46 @@ public struct AuditRecord: Sendable, Hashable {
             seq: Int(seq), time: time, kind: kind, actor: actor, fields: fields, prev: prev, hash: hash)
     }
 
-    /// `time` for `date`: RFC 3339, UTC, millisecond precision.
+    /// `time` for `date`: RFC 3339, UTC, truncated to the millisecond.
+    ///
+    /// The same text as Foundation's `ISO8601FormatStyle(includingFractionalSeconds: true)` (which dates outside
+    /// years 1970–2199 still use), built by integer arithmetic: the writer stamps every record with it.
     static func formatTime(_ date: Date) -> String {
-        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+        let seconds = date.timeIntervalSince1970
+        guard seconds >= 0, seconds < 7_258_118_400 else {
+            return date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+        }
+        let milliseconds = Int64((seconds * 1000).rounded(.down))
+        let (days, inDay) = milliseconds.quotientAndRemainder(dividingBy: 86_400_000)
+        // Civil date from days since 1970-01-01 (proleptic Gregorian), after Howard Hinnant's days_from_civil.
+        let shifted = days + 719_468
+        let era = shifted / 146_097
+        let dayOfEra = shifted - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        let fields: [(value: Int64, digits: Int, after: UInt8)] = [
+            (year, 4, UInt8(ascii: "-")), (month, 2, UInt8(ascii: "-")), (day, 2, UInt8(ascii: "T")),
+            (inDay / 3_600_000, 2, UInt8(ascii: ":")), (inDay / 60_000 % 60, 2, UInt8(ascii: ":")),
+            (inDay / 1_000 % 60, 2, UInt8(ascii: ".")), (inDay % 1_000, 3, UInt8(ascii: "Z")),
+        ]
+        return String(unsafeUninitializedCapacity: 24) { out in
+            var index = 0
+            for field in fields {
+                var value = field.value
+                for position in stride(from: index + field.digits - 1, through: index, by: -1) {
+                    out[position] = UInt8(ascii: "0") + UInt8(value % 10)
+                    value /= 10
+                }
+                index += field.digits
+                out[index] = field.after
+                index += 1
+            }
+            return index
+        }
     }
 
     /// Checks an actor and fields before they enter the log; throws `invalid_actor`, `invalid_field` or
@@ -291,30 +331,46 @@ public struct AuditRecord: Sendable, Hashable {
 
     /// The canonical encoding, written directly: the members in sorted order (`actor`, `fields`,
     /// `hash`, `kind`, `prev`, `seq`, `time`), the same bytes `AuditJSON.object(...).canonical` gives.
-    private static func encode(
-        _ seq: Int, _ time: String, _ kind: String, _ actor: String, _ fields: [String: AuditValue], _ prev: String,
-        hash: String?
-    ) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(320 + fields.count * 48)
-        out.append(contentsOf: #"{"actor":"#.utf8)
-        AuditJSON.writeString(actor, into: &out)
-        out.append(contentsOf: #","fields":"#.utf8)
-        AuditJSON.writeObject(fields, into: &out, value: \.json) { AuditJSON.write($0, into: &$1) }
-        if let hash {
-            out.append(contentsOf: #","hash":"#.utf8)
-            AuditJSON.writeString(hash, into: &out)
-        }
-        out.append(contentsOf: #","kind":"#.utf8)
-        AuditJSON.writeString(kind, into: &out)
-        out.append(contentsOf: #","prev":"#.utf8)
-        AuditJSON.writeString(prev, into: &out)
-        out.append(contentsOf: #","seq":"#.utf8)
-        out.append(contentsOf: String(seq).utf8)
-        out.append(contentsOf: #","time":"#.utf8)
-        AuditJSON.writeString(time, into: &out)
-        out.append(UInt8(ascii: "}"))
-        return out
+    /// The canonical JSON of a record in two parts, the members before `hash` (`{"actor":…,"fields":{…}`) and
+    /// after it (`,"kind":…,"prev":…,"seq":…,"time":…}`): the hashed content is the two joined, the line has
+    /// `,"hash":"…"` between them (keys in byte order, as canonical JSON requires).
+    private static func encodeParts(
+        _ seq: Int, _ time: String, _ kind: String, _ actor: String, _ fields: [String: AuditValue], _ prev: String
+    ) -> (head: [UInt8], tail: [UInt8]) {
+        var head: [UInt8] = []
+        head.reserveCapacity(64 + fields.count * 48)
+        head.append(contentsOf: #"{"actor":"#.utf8)
+        AuditJSON.writeString(actor, into: &head)
+        head.append(contentsOf: #","fields":"#.utf8)
+        AuditJSON.writeObject(fields, into: &head, value: \.json) { AuditJSON.write($0, into: &$1) }
+        var tail: [UInt8] = []
+        tail.reserveCapacity(160)
+        tail.append(contentsOf: #","kind":"#.utf8)
+        AuditJSON.writeString(kind, into: &tail)
+        tail.append(contentsOf: #","prev":"#.utf8)
+        AuditJSON.writeString(prev, into: &tail)
+        tail.append(contentsOf: #","seq":"#.utf8)
+        tail.append(contentsOf: String(seq).utf8)
+        tail.append(contentsOf: #","time":"#.utf8)
+        AuditJSON.writeString(time, into: &tail)
+        tail.append(UInt8(ascii: "}"))
+        return (head, tail)
+    }
+
+    private static func hash(_ parts: (head: [UInt8], tail: [UInt8])) -> String {
+        var hasher = SHA256()
+        hasher.update(data: parts.head)
+        hasher.update(data: parts.tail)
+        return Hex.encode(hasher.finalize())
+    }
+
+    private static func line(_ parts: (head: [UInt8], tail: [UInt8]), hash: String) -> [UInt8] {
+        var line = parts.head
+        line.reserveCapacity(parts.head.count + parts.tail.count + hash.utf8.count + 10)
+        line.append(contentsOf: #","hash":"#.utf8)
+        AuditJSON.writeString(hash, into: &line)
+        line.append(contentsOf: parts.tail)
+        return line
     }
 }
 

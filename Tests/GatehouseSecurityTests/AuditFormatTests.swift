@@ -81,6 +81,42 @@ struct AuditFormatTests {
         }
     }
 
+    @Test("the writer's one-pass encoding gives the same line and hash as the record's own")
+    func chainedEncoding() {
+        let fields: [String: AuditValue] = ["b": "two", "a": .int(1), "é": "accent", "B": "upper", "a.b": "dot"]
+        let (record, line) = AuditRecord.chained(
+            seq: 42, time: "2026-11-27T05:00:00.123Z", kind: "egress.request", actor: "keyholder", fields: fields,
+            prev: String(repeating: "a", count: 64))
+        #expect(line == record.line)
+        #expect(record.hash == record.computedHash)
+        #expect(AuditRecord.parse(line: line) == record)
+    }
+
+    @Test("keys sort byte by byte in UTF-8")
+    func keyOrder() {
+        let keys = ["", "a", "A", "ab", "a.b", "a-b", "a_b", "é", "e", "z", "zz", "𝄞", "\u{7F}", "ﬀ", "0", "a\u{0}"]
+        for left in keys {
+            for right in keys {
+                #expect(AuditJSON.precedes(left, right) == left.utf8.lexicographicallyPrecedes(right.utf8), "\(left) \(right)")
+            }
+        }
+    }
+
+    /// Dates a tenth of a millisecond past a whole millisecond, so representation error cannot move the digit
+    /// (Foundation truncates to the millisecond on this toolchain; newer ones round to the nearest).
+    @Test("record times read as Foundation's ISO 8601 with milliseconds writes them")
+    func timeFormat() {
+        var generator = SystemRandomNumberGenerator()
+        var milliseconds: [Int64] = [0, 999, 951_782_400_000, 4_107_542_399_999, 7_258_118_399_999, 7_258_118_400_000]
+        for _ in 0..<10_000 { milliseconds.append(Int64.random(in: 0..<7_300_000_000_000, using: &generator)) }
+        for value in milliseconds {
+            let date = Date(timeIntervalSince1970: Double(value) / 1000 + 0.000_1)
+            let expected = date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+            #expect(AuditRecord.formatTime(date) == expected, "\(value)")
+        }
+        #expect(AuditRecord.formatTime(Date(timeIntervalSince1970: 1_798_761_599.999_9)) == "2026-12-31T23:59:59.999Z")
+    }
+
     @Test("escaped input parses to the same string")
     func parserEscapes() {
         #expect(AuditJSON.parse(Array(#""\u00e9\/\ud83d\udd11""#.utf8)) == .string("é/🔑"))
