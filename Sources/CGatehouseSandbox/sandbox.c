@@ -130,3 +130,45 @@ int gatehouse_heap_trim(void) {
     return 0;
 #endif
 }
+
+#include <string.h>
+
+#if defined(__linux__)
+#include <stdint.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+
+/* The kernel's struct sched_attr (include/uapi/linux/sched/types.h), version 1 (56 bytes);
+ * glibc has no wrapper for sched_setattr. */
+struct gatehouse_sched_attr {
+    uint32_t size;
+    uint32_t sched_policy;
+    uint64_t sched_flags;
+    int32_t sched_nice;
+    uint32_t sched_priority;
+    uint64_t sched_runtime;
+    uint64_t sched_deadline;
+    uint64_t sched_period;
+    uint32_t sched_util_min;
+    uint32_t sched_util_max;
+};
+#endif
+
+int gatehouse_request_scheduler_slice(unsigned long long nanoseconds) {
+#if defined(__linux__) && defined(SYS_sched_setattr)
+    struct gatehouse_sched_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.size = sizeof attr;
+    attr.sched_policy = 0; /* SCHED_OTHER: the thread stays an ordinary, fairly weighted one */
+    errno = 0;
+    int nice = getpriority(PRIO_PROCESS, 0); /* per thread on Linux; kept, since lowering it needs privilege */
+    if (nice == -1 && errno != 0) return -errno;
+    attr.sched_nice = nice;
+    attr.sched_runtime = nanoseconds;
+    if (syscall(SYS_sched_setattr, 0, &attr, 0) != 0) return -errno;
+    return 0;
+#else
+    (void)nanoseconds;
+    return -38; /* ENOSYS */
+#endif
+}

@@ -28,6 +28,11 @@ struct GatewayConfigTests {
                 + "models: [{name: m, provider: v}]", file: "g.yaml", environment: [:])
         #expect(privateCA.providers.first?.caFile == "/etc/ca.pem")
         #expect(config.models.map(\.upstreamModel) == ["gpt-4o", "llama"])
+        #expect(config.schedulerSliceMicroseconds == 100)
+        let kernelDefault = try GatewayConfig.parse(
+            "server: {scheduler_slice_us: 0}\n" + validYAML.split(separator: "\n").dropFirst().joined(separator: "\n"),
+            file: "g.yaml", environment: [:])
+        #expect(kernelDefault.schedulerSliceMicroseconds == 0)
     }
 
     @Test("names the file, the key and the problem", arguments: [
@@ -40,6 +45,7 @@ struct GatewayConfigTests {
         ("providers: {a: {kind: openai}}\nmodels: [{name: m, provider: a}, {name: m, provider: a}]", "models[1].name"),
         ("providers: {a: {kind: openai}}\nmodels: []", "models"),
         ("server: {port: 99999}\nproviders: {a: {kind: openai}}\nmodels: [{name: m, provider: a}]", "server.port"),
+        ("server: {scheduler_slice_us: 200000}\nproviders: {a: {kind: openai}}\nmodels: [{name: m, provider: a}]", "server.scheduler_slice_us"),
         ("providers: {a: {kind: openai, base_url: '${NOPE}'}}\nmodels: [{name: m, provider: a}]", "providers.a.base_url"),
         ("prividers: {}", "prividers"),
         ("providers: {a: {kind: openai-compatible, base_url: 'http://h/v1', ca_file: /ca.pem}}\nmodels: [{name: m, provider: a}]", "providers.a.ca_file"),
