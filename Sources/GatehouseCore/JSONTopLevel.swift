@@ -141,7 +141,9 @@ public struct JSONTopLevel: Sendable {
             guard index < bytes.count, bytes[index] == UInt8(ascii: "{") else { throw .notAnObject }
             index += 1
             var members: [Member] = []
-            var seen = Set<String>()
+            // Repeated keys: a linear search while the object is small (hashing every key cost more
+            // than it saved on the few-member objects of requests and stream events), a set past that.
+            var seen: Set<String>?
             skipWhitespace()
             if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
                 index += 1
@@ -152,7 +154,12 @@ public struct JSONTopLevel: Sendable {
                 let keyStart = index
                 try skipString()
                 let key = try decodeKey(keyStart..<index)
-                guard seen.insert(key).inserted else { throw .duplicateKey(key) }
+                if seen == nil, members.count >= 16 { seen = Set(members.map(\.key)) }
+                if seen != nil {
+                    guard seen!.insert(key).inserted else { throw .duplicateKey(key) }
+                } else if members.contains(where: { $0.key == key }) {
+                    throw .duplicateKey(key)
+                }
                 try expect(UInt8(ascii: ":"))
                 skipWhitespace()
                 let valueStart = index

@@ -25,11 +25,23 @@ struct JSONTopLevelTests {
         #expect(try rewrite("{}", "a", "1") == #"{"a":1}"#)
     }
 
-    @Test("rejects repeated top-level keys, even when escaped", arguments: [
+    static func object(_ keys: [String]) -> String {
+        "{" + keys.map { #""\#($0)":1"# }.joined(separator: ",") + "}"
+    }
+
+    @Test("rejects repeated top-level keys, even when escaped, in small and large objects", arguments: [
         #"{"model":"a","model":"b"}"#, #"{"model":"a","mod\u0065l":"b"}"#, #"{"stream":false,"x":[],"stream":true}"#,
+        object((0..<20).map { "k\($0)" } + ["k3"]), object((0..<20).map { "k\($0)" } + ["k17"]),
+        object((0..<15).map { "k\($0)" } + ["k0"]), object((0..<16).map { "k\($0)" } + ["k15"]),
     ])
     func duplicates(json: String) {
         #expect(throws: JSONTopLevel.ScanError.self) { try JSONTopLevel(scanning: Array(json.utf8)) }
+    }
+
+    @Test("reads large objects without repeats")
+    func largeObject() throws {
+        let keys = (0..<40).map { "k\($0)" }
+        #expect(try JSONTopLevel(scanning: Array(Self.object(keys).utf8)).members.map(\.key) == keys)
     }
 
     @Test("rejects what is not an object", arguments: ["[]", "\"model\"", "{\"a\":", "{\"a\" 1}", ""])
