@@ -135,7 +135,6 @@ int gatehouse_heap_trim(void) {
 
 #if defined(__linux__)
 #include <stdint.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
 
 /* The kernel's struct sched_attr (include/uapi/linux/sched/types.h), version 1 (56 bytes);
@@ -155,16 +154,18 @@ struct gatehouse_sched_attr {
 #endif
 
 int gatehouse_request_scheduler_slice(unsigned long long nanoseconds) {
-#if defined(__linux__) && defined(SYS_sched_setattr)
+#if defined(__linux__) && defined(SYS_sched_setattr) && defined(SYS_sched_getattr)
     struct gatehouse_sched_attr attr;
     memset(&attr, 0, sizeof attr);
+    if (syscall(SYS_sched_getattr, 0, &attr, sizeof attr, 0) != 0) return -errno;
+    /* Only an ordinary thread (SCHED_OTHER or SCHED_BATCH): a real-time, deadline or idle policy
+     * the operator chose is left as it is. */
+    if (attr.sched_policy != 0 && attr.sched_policy != 3) return 1;
     attr.size = sizeof attr;
-    attr.sched_policy = 0; /* SCHED_OTHER: the thread stays an ordinary, fairly weighted one */
-    errno = 0;
-    int nice = getpriority(PRIO_PROCESS, 0); /* per thread on Linux; kept, since lowering it needs privilege */
-    if (nice == -1 && errno != 0) return -errno;
-    attr.sched_nice = nice;
-    attr.sched_runtime = nanoseconds;
+    attr.sched_flags &= 0x01; /* keeps SCHED_FLAG_RESET_ON_FORK (clearing it needs privilege); clamps untouched */
+    attr.sched_runtime = nanoseconds; /* the policy and nice value read above are kept */
+    attr.sched_deadline = 0;
+    attr.sched_period = 0;
     if (syscall(SYS_sched_setattr, 0, &attr, 0) != 0) return -errno;
     return 0;
 #else

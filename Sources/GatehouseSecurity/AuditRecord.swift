@@ -249,8 +249,9 @@ public struct AuditRecord: Sendable, Hashable {
 
     /// `time` for `date`: RFC 3339, UTC, truncated to the millisecond.
     ///
-    /// The same text as Foundation's `ISO8601FormatStyle(includingFractionalSeconds: true)` (which dates outside
-    /// years 1970–2199 still use), built by integer arithmetic: the writer stamps every record with it.
+    /// Built by integer arithmetic (the writer stamps every record with it); the format of Foundation's
+    /// `ISO8601FormatStyle(includingFractionalSeconds: true)`, which dates outside 1970–2199 still use. (That
+    /// style truncates to the millisecond on this toolchain; newer ones round.)
     static func formatTime(_ date: Date) -> String {
         let seconds = date.timeIntervalSince1970
         guard seconds >= 0, seconds < 7_258_118_400 else {
@@ -258,7 +259,7 @@ public struct AuditRecord: Sendable, Hashable {
         }
         let milliseconds = Int64((seconds * 1000).rounded(.down))
         let (days, inDay) = milliseconds.quotientAndRemainder(dividingBy: 86_400_000)
-        // Civil date from days since 1970-01-01 (proleptic Gregorian), after Howard Hinnant's days_from_civil.
+        // Civil date from days since 1970-01-01 (proleptic Gregorian), after Howard Hinnant's civil_from_days.
         let shifted = days + 719_468
         let era = shifted / 146_097
         let dayOfEra = shifted - era * 146_097
@@ -329,11 +330,10 @@ public struct AuditRecord: Sendable, Hashable {
         }
     }
 
-    /// The canonical encoding, written directly: the members in sorted order (`actor`, `fields`,
-    /// `hash`, `kind`, `prev`, `seq`, `time`), the same bytes `AuditJSON.object(...).canonical` gives.
-    /// The canonical JSON of a record in two parts, the members before `hash` (`{"actor":…,"fields":{…}`) and
-    /// after it (`,"kind":…,"prev":…,"seq":…,"time":…}`): the hashed content is the two joined, the line has
-    /// `,"hash":"…"` between them (keys in byte order, as canonical JSON requires).
+    /// The canonical encoding, written directly, in two parts: the members before `hash`
+    /// (`{"actor":…,"fields":{…}`) and after it (`,"kind":…,"prev":…,"seq":…,"time":…}`). The hashed
+    /// content is the two joined; the line has `,"hash":"…"` between them. Members in sorted order (`actor`,
+    /// `fields`, `hash`, `kind`, `prev`, `seq`, `time`): the same bytes `AuditJSON.object(...).canonical` gives.
     private static func encodeParts(
         _ seq: Int, _ time: String, _ kind: String, _ actor: String, _ fields: [String: AuditValue], _ prev: String
     ) -> (head: [UInt8], tail: [UInt8]) {

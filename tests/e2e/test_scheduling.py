@@ -73,13 +73,16 @@ def test_event_loops_of_front_and_keyholder_run_with_the_configured_slice(server
 
 @pytest.mark.skipif(not kernel_has_custom_slices(), reason="kernel without EEVDF custom slices or sched debug info")
 def test_a_slice_of_zero_leaves_the_kernel_default() -> None:
+    # This test process's own slice is the kernel's default (nothing here asks for another).
     default = int(re.search(r"se\.slice\s*:\s*(\d+)", Path("/proc/self/sched").read_text()).group(1))
     with tempfile.TemporaryDirectory(prefix="gatehouse-sched-") as directory:
         started = start_gateway(Path(directory), CONFIG.format(server="server: {scheduler_slice_us: 0}\n"),
                                 "sk-fake-scheduling-0002")
         try:
-            for pid in children_of(started.process.pid):
-                assert wait_until(lambda: bool(loop_slices(pid)))
+            children = children_of(started.process.pid)
+            assert len(children) == 2, children  # the front and the keyholder
+            for pid in children:
+                assert wait_until(lambda: bool(loop_slices(pid))), loop_slices(pid)
                 assert set(loop_slices(pid)) == {default}
         finally:
             stop_process(started.process)

@@ -35,12 +35,13 @@ int gatehouse_pipe_cloexec(int fds[2]);
 /// Returns 1 if memory was released. (A no-op returning 0 where glibc is absent.)
 int gatehouse_heap_trim(void);
 
-/// sched_setattr(2) on the calling thread: SCHED_OTHER at its current nice value, asking
-/// for a scheduler slice of `nanoseconds` (EEVDF's custom slice, Linux 6.12 and later;
-/// the kernel clamps it to 0.1–100 ms, and earlier kernels ignore it; 0 restores the
+/// sched_setattr(2) on the calling thread, if it is an ordinary one (SCHED_OTHER or
+/// SCHED_BATCH; its policy, nice value and reset-on-fork flag are kept): asks for a
+/// scheduler slice of `nanoseconds` (EEVDF's custom slice, Linux 6.12 and later; the
+/// kernel clamps it to 0.1–100 ms, and earlier kernels ignore it; 0 restores the
 /// default). A shorter slice gives the thread an earlier deadline when it wakes, so it
 /// preempts a CPU-bound neighbour sooner; its share of the CPU is unchanged. Needs no
-/// privilege. Returns 0 or -errno.
+/// privilege. Returns 0, 1 when the thread has another policy (left alone), or -errno.
 int gatehouse_request_scheduler_slice(unsigned long long nanoseconds);
 
 /// The outcome of the filesystem sandbox the front installs on itself before `main`
