@@ -156,7 +156,10 @@ final class LinkServerHandler: ChannelInboundHandler, EgressAnswerSink {
         if gather {
             gatheredHead = head
         } else {
-            write(.responseHead(head), flush: true)
+            // Flushed with the stream's first chunks when they came in the same upstream read
+            // (``answerFlush()`` runs at the end of every read), so the front wakes once for both.
+            write(.responseHead(head), flush: false)
+            unflushed = true
         }
     }
 

@@ -241,9 +241,13 @@ final class FrontConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
         writeEnd()
     }
 
+    /// Goes out with the first chunk when that is already here (one write, and the caller wakes
+    /// once); otherwise at the end of this turn of the event loop, so the head is never held back.
     private func writeStreamHead(_ status: HTTPResponseStatus, _ headers: HTTPHeaders) {
         guard let context else { return }
-        context.writeAndFlush(wrapOutboundOut(.head(head(status, headers, contentLength: nil))), promise: nil)
+        context.write(wrapOutboundOut(.head(head(status, headers, contentLength: nil))), promise: nil)
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.execute { handler.value.context?.flush() }
     }
 
     fileprivate func writeChunk(_ buffer: ByteBuffer, promise: EventLoopPromise<Void>) {
