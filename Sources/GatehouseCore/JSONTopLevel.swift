@@ -143,7 +143,7 @@ public struct JSONTopLevel: Sendable {
             var members: [Member] = []
             // Repeated keys: a linear search while the object is small (hashing every key cost more
             // than it saved on the few-member objects of requests and stream events), a set past that.
-            var seen: Set<String>?
+            var seen = Set<String>()
             skipWhitespace()
             if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
                 index += 1
@@ -154,11 +154,11 @@ public struct JSONTopLevel: Sendable {
                 let keyStart = index
                 try skipString()
                 let key = try decodeKey(keyStart..<index)
-                if seen == nil, members.count >= 16 { seen = Set(members.map(\.key)) }
-                if seen != nil {
-                    guard seen!.insert(key).inserted else { throw .duplicateKey(key) }
-                } else if members.contains(where: { $0.key == key }) {
-                    throw .duplicateKey(key)
+                if members.count < 16 {
+                    if members.contains(where: { $0.key == key }) { throw .duplicateKey(key) }
+                } else {
+                    if seen.isEmpty { seen = Set(members.map(\.key)) }
+                    guard seen.insert(key).inserted else { throw .duplicateKey(key) }
                 }
                 try expect(UInt8(ascii: ":"))
                 skipWhitespace()

@@ -212,3 +212,20 @@ def start_gateway(root: Path, config: str, key: str) -> Gateway:
          "--port", "0", "--state", state],
         r"gatehouse serve listening on (http://\S+:(\d+))", env={"SERVE_STDERR": str(stderr_path)})
     return Gateway(process, match.group(1), token, state, stderr_path)
+
+
+def children_of(pid: int) -> list[tuple[int, str]]:
+    """The processes whose parent is `pid`, with their command lines."""
+    result = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if parent == pid:
+            result.append((int(entry.name), command))
+    return result

@@ -22,7 +22,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from conftest import GATEHOUSE_BIN, REPO_ROOT, start_process, start_simulator, stop_process, wait_until
+from conftest import GATEHOUSE_BIN, REPO_ROOT, children_of, start_process, start_simulator, stop_process, wait_until
 
 SERVE_READY = r"gatehouse serve listening on (http://\S+:(\d+))"
 MASTER_KEY = "5" * 64  # obviously fake, 32 bytes in hex
@@ -56,22 +56,6 @@ class Lookalike:
     def close(self) -> None:
         self.running = False
         self.server.close()
-
-
-def children_of(pid: int) -> list[tuple[int, str]]:
-    result = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            parent = int(stat.rsplit(")", 1)[1].split()[1])
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if parent == pid:
-            result.append((int(entry.name), command))
-    return result
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import start_gateway, stop_process, wait_until
+from conftest import children_of, start_gateway, stop_process, wait_until
 
 
 def kernel_has_custom_slices() -> bool:
@@ -21,20 +21,6 @@ def kernel_has_custom_slices() -> bool:
     sched = Path("/proc/self/sched")
     return (bool(release) and (int(release.group(1)), int(release.group(2))) >= (6, 12)
             and sched.exists() and "se.slice" in sched.read_text())
-
-
-def children_of(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        if parent == pid:
-            found.append(int(entry.name))
-    return found
 
 
 def loop_slices(pid: int) -> list[int]:
@@ -62,7 +48,7 @@ def test_event_loops_of_front_and_keyholder_run_with_the_configured_slice(server
     with tempfile.TemporaryDirectory(prefix="gatehouse-sched-") as directory:
         started = start_gateway(Path(directory), CONFIG.format(server=server), "sk-fake-scheduling-0001")
         try:
-            children = children_of(started.process.pid)
+            children = [pid for pid, _ in children_of(started.process.pid)]
             assert len(children) == 2, children  # the front and the keyholder
             # The request is made on each loop as it starts; give the loops a moment.
             assert wait_until(lambda: all(loop_slices(pid) and set(loop_slices(pid)) == {expected}
@@ -79,7 +65,7 @@ def test_a_slice_of_zero_leaves_the_kernel_default() -> None:
         started = start_gateway(Path(directory), CONFIG.format(server="server: {scheduler_slice_us: 0}\n"),
                                 "sk-fake-scheduling-0002")
         try:
-            children = children_of(started.process.pid)
+            children = [pid for pid, _ in children_of(started.process.pid)]
             assert len(children) == 2, children  # the front and the keyholder
             for pid in children:
                 assert wait_until(lambda: bool(loop_slices(pid))), loop_slices(pid)
