@@ -41,6 +41,9 @@ public final class Keyholder: @unchecked Sendable {
     private var credentials: [String: (secret: Secret, fingerprint: String)]
     /// Connections to providers at literal or operator-trusted addresses, one client per origin.
     private let clients: [String: UpstreamClient]
+    /// By endpoint name, the route of each endpoint whose address does not depend on a lookup (a literal address,
+    /// or one trusted as configured), decided once at start; host names are routed through their pins.
+    private let fixedRoutes: [String: Result<UpstreamClient, AddressRefusal>]
     /// TLS contexts by the `ca_file` they add to the system's trust roots ("" for none).
     private let tlsContexts: [String: NIOSSLContext]
     private let events: UpstreamClient.Events
@@ -107,6 +110,11 @@ public final class Keyholder: @unchecked Sendable {
                 maxConnections: limits.maxConnectionsPerHost, events: events)
         }
         self.clients = clients
+        var fixedRoutes: [String: Result<UpstreamClient, AddressRefusal>] = [:]
+        for endpoint in byName.values {
+            fixedRoutes[endpoint.name] = Self.fixedRoute(to: endpoint, clients: clients)
+        }
+        self.fixedRoutes = fixedRoutes
         refreshPins()
     }
 
@@ -235,15 +243,23 @@ public final class Keyholder: @unchecked Sendable {
     /// the event loops), and its requests go through a client pinned to the checked address
     /// (``AddressPin``), so a second lookup at connect time cannot differ.
     func route(to endpoint: ProviderEndpoint) -> Result<UpstreamClient, AddressRefusal> {
-        guard let client = clients[Self.clientKey(endpoint)] else { return .failure(AddressRefusal(reason: "unknown_origin")) }
-        if EgressAddressPolicy.isExplicitlyNonPublic(host: endpoint.host) { return .success(client) }
-        if let category = EgressAddressPolicy.category(of: endpoint.host) {
-            return category == .public ? .success(client) : .failure(AddressRefusal(reason: category.rawValue))
-        }
+        if let fixed = fixedRoutes[endpoint.name] { return fixed }
         let pin = resolutionLock.withLock { pins[Self.clientKey(endpoint)] }
         if let refusal = pin?.refusal { return .failure(AddressRefusal(reason: refusal)) }
         guard let pinned = pin?.client, pin?.address != nil else { return .failure(AddressRefusal(reason: "unresolved")) }
         return .success(pinned)
+    }
+
+    /// The route of an endpoint whose address needs no lookup; nil for a host name, which must be pinned.
+    private static func fixedRoute(
+        to endpoint: ProviderEndpoint, clients: [String: UpstreamClient]
+    ) -> Result<UpstreamClient, AddressRefusal>? {
+        guard let client = clients[clientKey(endpoint)] else { return .failure(AddressRefusal(reason: "unknown_origin")) }
+        if EgressAddressPolicy.isExplicitlyNonPublic(host: endpoint.host) { return .success(client) }
+        if let category = EgressAddressPolicy.category(of: endpoint.host) {
+            return category == .public ? .success(client) : .failure(AddressRefusal(reason: category.rawValue))
+        }
+        return nil
     }
 
     /// Whether the endpoint is reached by a host name that must be resolved and pinned.
@@ -347,13 +363,13 @@ public final class Keyholder: @unchecked Sendable {
         if let detail { metadata["gatehouse.egress.detail"] = .string(detail) }
         logger.warning("egress refused", metadata: metadata)
         metrics.refusals.add([reason])
-        var fields: [String: AuditValue] = ["reason": .string(reason), "provider": .string(String(provider.prefix(64)))]
+        var fields: AuditFields = ["reason": .string(reason), "provider": .string(String(provider.prefix(64)))]
         if let detail { fields["detail"] = .string(String(detail.prefix(200))) }
         record(.egressRefused, fields)
     }
 
     /// Appends to the audit log, if any; an audit failure is logged, never thrown into a request.
-    public func record(_ kind: AuditKind, _ fields: [String: AuditValue]) {
+    public func record(_ kind: AuditKind, _ fields: AuditFields) {
         guard let audit else { return }
         do {
             try audit.append(kind, fields: fields)

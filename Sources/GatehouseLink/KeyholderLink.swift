@@ -110,7 +110,7 @@ public final class KeyholderLink: EgressTransport, Sendable {
 
     /// Hands audit records the front witnessed to the keyholder, which appends them to the
     /// log. Returns how many it accepted (it refuses kinds a front may not write).
-    public func sendRecords(_ records: [(kind: AuditKind, fields: [String: AuditValue])]) async throws -> Int {
+    public func sendRecords(_ records: [(kind: AuditKind, fields: AuditFields)]) async throws -> Int {
         guard case .recordsAccepted(let payload) = try await ask(.records(LinkMessages.encodeRecords(records))) else {
             throw Self.unavailable
         }

@@ -12,7 +12,7 @@ import Synchronization
 /// recorded (`audit.dropped`) once the keyholder is back. So a crash of the front loses at
 /// most one interval of records, and a crash of the keyholder what its writer had not flushed.
 public final class LinkAuditForwarder: AuditSink {
-    public typealias Record = (kind: AuditKind, fields: [String: AuditValue])
+    public typealias Record = (kind: AuditKind, fields: AuditFields)
 
     struct Queue {
         var records: [Record] = []
@@ -36,7 +36,7 @@ public final class LinkAuditForwarder: AuditSink {
         self.capacity = capacity
     }
 
-    public func record(_ kind: AuditKind, fields: [String: AuditValue]) {
+    public func record(_ kind: AuditKind, fields: AuditFields) {
         let full = queue.withLock { queue in
             if queue.records.count >= capacity {
                 queue.records.removeFirst()

@@ -187,8 +187,9 @@ public enum LinkMessages {
 
     /// The records a front forwards: a count, then for each its kind and its fields, each a
     /// name, a tag (0 string, 1 integer) and the value.
-    public static func encodeRecords(_ records: [(kind: AuditKind, fields: [String: AuditValue])]) -> ByteBuffer {
+    public static func encodeRecords(_ records: [(kind: AuditKind, fields: AuditFields)]) -> ByteBuffer {
         var out = ByteBuffer()
+        out.reserveCapacity(records.count * 512)
         out.writeInteger(UInt32(records.count))
         for record in records {
             out.writeLinkString(record.kind.rawValue)
@@ -209,27 +210,31 @@ public enum LinkMessages {
     }
 
     /// Decodes forwarded records. A malformed payload is refused whole: its framing cannot be trusted past the fault.
-    public static func decodeRecords(_ buffer: ByteBuffer) throws -> [(kind: String, fields: [String: AuditValue])] {
+    public static func decodeRecords(_ buffer: ByteBuffer) throws -> [(kind: String, fields: AuditFields)] {
         var input = buffer
         guard let count = input.readInteger(as: UInt32.self), Int(count) <= input.readableBytes / 8 else { throw malformed }
-        var records: [(kind: String, fields: [String: AuditValue])] = []
+        var records: [(kind: String, fields: AuditFields)] = []
         records.reserveCapacity(Int(count))
         for _ in 0..<count {
             guard let kind = input.readLinkString(), let fieldCount = input.readInteger(as: UInt32.self),
                 Int(fieldCount) <= input.readableBytes / 5
             else { throw malformed }
-            var fields: [String: AuditValue] = [:]
+            var fields = AuditFields()
             for _ in 0..<fieldCount {
                 guard let name = input.readLinkString(), let tag = input.readInteger(as: UInt8.self) else { throw malformed }
+                let value: AuditValue
                 switch tag {
                 case 0:
                     guard let text = input.readLinkString() else { throw malformed }
-                    fields[name] = .string(text)
+                    value = .string(text)
                 case 1:
                     guard let number = input.readInteger(as: Int64.self) else { throw malformed }
-                    fields[name] = .int(number)
+                    value = .int(number)
                 default: throw malformed
                 }
+                // One name more than a record may have gets it refused whole (by the writer's check); more are
+                // read past but not kept, so a record of many names costs no more than one of 33.
+                if fields.count <= AuditRecord.maximumFieldCount { fields[name] = value }
             }
             records.append((kind, fields))
         }

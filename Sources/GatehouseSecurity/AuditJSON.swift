@@ -38,15 +38,75 @@ enum AuditJSON: Sendable, Hashable {
         _ members: [String: Value], into out: inout [UInt8], value: (Value) -> AuditJSON,
         write: (AuditJSON, inout [UInt8]) -> Void
     ) {
+        let keys = Array(members.keys)
+        let values = Array(members.values)
+        writeMembers(keys: keys, into: &out) { position, out in write(value(values[position]), &out) }
+    }
+
+    /// Writes a record's fields sorted by key.
+    static func writeFields(_ fields: AuditFields, into out: inout [UInt8]) {
+        let values = fields.values
+        writeMembers(keys: fields.keys, into: &out) { position, out in
+            switch values[position] {
+            case .string(let text): writeString(text, into: &out)
+            case .int(let number): out.append(contentsOf: String(number).utf8)
+            }
+        }
+    }
+
+    /// Writes `{"key":value,...}` in canonical key order; `value` writes the value at a key's position.
+    private static func writeMembers(
+        keys: [String], into out: inout [UInt8], value: (Int, inout [UInt8]) -> Void
+    ) {
         out.append(UInt8(ascii: "{"))
-        let sorted = members.sorted { precedes($0.key, $1.key) }
-        for (index, member) in sorted.enumerated() {
-            if index > 0 { out.append(UInt8(ascii: ",")) }
-            writeString(member.key, into: &out)
+        for (rank, position) in canonicalOrder(of: keys).enumerated() {
+            if rank > 0 { out.append(UInt8(ascii: ",")) }
+            writeString(keys[position], into: &out)
             out.append(UInt8(ascii: ":"))
-            write(value(member.value), &out)
+            value(position, &out)
         }
         out.append(UInt8(ascii: "}"))
+    }
+
+    /// The positions of `keys` in canonical order (see ``precedes(_:_:)``).
+    ///
+    /// Each key's first eight bytes, read once as a big-endian integer, settle nearly every comparison; only keys
+    /// that share them are compared in full. A record's few fields are put in order by insertion; a larger object
+    /// (only ever met when verifying a log) by the standard sort, so a hostile line cannot make it quadratic.
+    static func canonicalOrder(of keys: [String]) -> [Int] {
+        var order: [(prefix: UInt64, position: Int)] = []
+        order.reserveCapacity(keys.count)
+        for (position, key) in keys.enumerated() { order.append((prefix(of: key), position)) }
+        func before(_ a: (prefix: UInt64, position: Int), _ b: (prefix: UInt64, position: Int)) -> Bool {
+            a.prefix != b.prefix ? a.prefix < b.prefix : precedes(keys[a.position], keys[b.position])
+        }
+        if order.count > 32 {
+            order.sort(by: before)
+        } else if order.count > 1 {
+            for next in 1..<order.count {
+                let item = order[next]
+                var slot = next
+                while slot > 0, before(item, order[slot - 1]) {
+                    order[slot] = order[slot - 1]
+                    slot -= 1
+                }
+                order[slot] = item
+            }
+        }
+        return order.map(\.position)
+    }
+
+    /// The first eight UTF-8 bytes of `key` as a big-endian integer, zero-padded: integers compare as the bytes
+    /// do, and keys that tie are compared in full.
+    static func prefix(of key: String) -> UInt64 {
+        var value: UInt64 = 0
+        var count = 0
+        for byte in key.utf8 {
+            guard count < 8 else { break }
+            value = value << 8 | UInt64(byte)
+            count += 1
+        }
+        return value << (8 * (8 - count))
     }
 
     /// Whether `a` sorts before `b` byte by byte in UTF-8, the order of canonical JSON's keys.

@@ -6,7 +6,7 @@ struct AuditPendingRecord: Sendable {
     let time: String
     let kind: String
     let actor: String
-    let fields: [String: AuditValue]
+    let fields: AuditFields
 }
 
 /// The audit log file as one writer sees it: an open descriptor, an exclusive `flock` around every append, and a
@@ -133,19 +133,17 @@ final class AuditLogFile {
     ///
     /// All records go out in one `write` loop and one `fsync`. On any failure the file is cut back to where it was,
     /// so a failed append leaves no partial batch for a retry to duplicate.
-    func append(_ pending: [AuditPendingRecord]) throws -> [AuditRecord] {
-        guard !pending.isEmpty else { return [] }
-        var records: [AuditRecord] = []
-        records.reserveCapacity(pending.count)
+    func append(_ pending: [AuditPendingRecord]) throws {
+        guard !pending.isEmpty else { return }
         var lines: [[UInt8]] = []
+        lines.reserveCapacity(pending.count)
         var bytes: [UInt8] = []
         var prev = lastLineHash
         for (index, item) in pending.enumerated() {
-            let (record, line) = AuditRecord.chained(
+            let line = AuditRecord.chainedLine(
                 seq: tree.size + index + 1, time: item.time, kind: item.kind, actor: item.actor, fields: item.fields,
                 prev: prev)
             prev = Hex.encode(SHA256.hash(data: line))
-            records.append(record)
             lines.append(line)
             bytes.append(contentsOf: line)
             bytes.append(0x0A)
@@ -160,7 +158,6 @@ final class AuditLogFile {
         for line in lines { tree.append(line: line) }
         lastLineHash = prev
         knownSize += off_t(bytes.count)
-        return records
     }
 
     private func writeAll(_ bytes: [UInt8]) throws {

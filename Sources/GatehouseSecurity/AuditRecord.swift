@@ -188,19 +188,27 @@ public struct AuditRecord: Sendable, Hashable {
     /// The longest line verification accepts.
     static let maximumLineBytes = 64 * 1024
 
-    init(seq: Int, time: String, kind: String, actor: String, fields: [String: AuditValue], prev: String) {
+    init(seq: Int, time: String, kind: String, actor: String, fields: AuditFields, prev: String) {
         self = Self.chained(seq: seq, time: time, kind: kind, actor: actor, fields: fields, prev: prev).record
     }
 
-    /// A new record and its line, encoding the record once (the writer's path).
+    /// A new record and its line, encoding the record once.
     static func chained(
-        seq: Int, time: String, kind: String, actor: String, fields: [String: AuditValue], prev: String
+        seq: Int, time: String, kind: String, actor: String, fields: AuditFields, prev: String
     ) -> (record: AuditRecord, line: [UInt8]) {
         let parts = Self.encodeParts(seq, time, kind, actor, fields, prev)
         let hash = Self.hash(parts)
         let record = AuditRecord(
-            seq: seq, time: time, kind: kind, actor: actor, fields: fields, prev: prev, hash: hash)
+            seq: seq, time: time, kind: kind, actor: actor, fields: fields.dictionary, prev: prev, hash: hash)
         return (record, Self.line(parts, hash: hash))
+    }
+
+    /// A new record's line, and nothing else (the writer's path: no record value, no dictionary).
+    static func chainedLine(
+        seq: Int, time: String, kind: String, actor: String, fields: AuditFields, prev: String
+    ) -> [UInt8] {
+        let parts = Self.encodeParts(seq, time, kind, actor, fields, prev)
+        return Self.line(parts, hash: Self.hash(parts))
     }
 
     private init(
@@ -216,10 +224,12 @@ public struct AuditRecord: Sendable, Hashable {
     }
 
     /// The record's line: canonical JSON including `hash`, without the trailing newline.
-    public var line: [UInt8] { Self.line(Self.encodeParts(seq, time, kind, actor, fields, prev), hash: hash) }
+    public var line: [UInt8] {
+        Self.line(Self.encodeParts(seq, time, kind, actor, AuditFields(fields), prev), hash: hash)
+    }
 
     /// The hash this record's contents should have; differs from ``hash`` when the record was edited.
-    public var computedHash: String { Self.hash(Self.encodeParts(seq, time, kind, actor, fields, prev)) }
+    public var computedHash: String { Self.hash(Self.encodeParts(seq, time, kind, actor, AuditFields(fields), prev)) }
 
     /// Parses one line; nil unless it is a JSON object with exactly the record's members, of the right types.
     ///
@@ -292,7 +302,7 @@ public struct AuditRecord: Sendable, Hashable {
 
     /// Checks an actor and fields before they enter the log; throws `invalid_actor`, `invalid_field` or
     /// `credential_shaped_value`.
-    public static func validate(actor: String, fields: [String: AuditValue]) throws {
+    public static func validate(actor: String, fields: AuditFields) throws {
         guard !actor.isEmpty, actor.utf8.count <= maximumActorBytes, ASCII.isPrintable(actor) else {
             throw AuditError(code: "invalid_actor", message: "audit actor must be 1-128 printable ASCII characters")
         }
@@ -300,7 +310,8 @@ public struct AuditRecord: Sendable, Hashable {
         guard fields.count <= maximumFieldCount else {
             throw AuditError(code: "invalid_field", message: "an audit record takes at most 32 fields")
         }
-        for (key, value) in fields {
+        for position in fields.keys.indices {
+            let key = fields.keys[position]
             guard isValidFieldKey(key) else {
                 let shown = ASCII.isPrintable(key) && key.utf8.count <= 64 ? " '\(key)'" : ""
                 throw AuditError(
@@ -308,7 +319,7 @@ public struct AuditRecord: Sendable, Hashable {
                     message: "audit field name\(shown) must be 1-64 characters from [a-z0-9_.-], starting with a "
                         + "letter or digit")
             }
-            guard case .string(let text) = value else { continue }
+            guard case .string(let text) = fields.values[position] else { continue }
             guard text.utf8.count <= maximumValueBytes else {
                 throw AuditError(
                     code: "invalid_field", message: "audit field '\(key)' is longer than \(maximumValueBytes) bytes")
@@ -318,7 +329,7 @@ public struct AuditRecord: Sendable, Hashable {
     }
 
     static func isValidFieldKey(_ key: String) -> Bool {
-        let bytes = Array(key.utf8)
+        let bytes = key.utf8
         guard let first = bytes.first, bytes.count <= 64 else { return false }
         func isLowerAlphanumeric(_ byte: UInt8) -> Bool {
             (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte)
@@ -335,14 +346,14 @@ public struct AuditRecord: Sendable, Hashable {
     /// content is the two joined; the line has `,"hash":"…"` between them. Members in sorted order (`actor`,
     /// `fields`, `hash`, `kind`, `prev`, `seq`, `time`): the same bytes `AuditJSON.object(...).canonical` gives.
     private static func encodeParts(
-        _ seq: Int, _ time: String, _ kind: String, _ actor: String, _ fields: [String: AuditValue], _ prev: String
+        _ seq: Int, _ time: String, _ kind: String, _ actor: String, _ fields: AuditFields, _ prev: String
     ) -> (head: [UInt8], tail: [UInt8]) {
         var head: [UInt8] = []
         head.reserveCapacity(64 + fields.count * 48)
         head.append(contentsOf: #"{"actor":"#.utf8)
         AuditJSON.writeString(actor, into: &head)
         head.append(contentsOf: #","fields":"#.utf8)
-        AuditJSON.writeObject(fields, into: &head, value: \.json) { AuditJSON.write($0, into: &$1) }
+        AuditJSON.writeFields(fields, into: &head)
         var tail: [UInt8] = []
         tail.reserveCapacity(160)
         tail.append(contentsOf: #","kind":"#.utf8)

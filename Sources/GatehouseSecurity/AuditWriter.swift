@@ -99,7 +99,7 @@ public final class AuditWriter: @unchecked Sendable {
         let time = AuditRecord.formatTime(now())
         try file.withLock {
             if let torn = try file.catchUp() {
-                _ = try file.append([Self.recovery(torn, actor: actor, time: time)])
+                try file.append([Self.recovery(torn, actor: actor, time: time)])
             }
         }
         let timer = DispatchSource.makeTimerSource(queue: queue)
@@ -122,7 +122,7 @@ public final class AuditWriter: @unchecked Sendable {
     /// Throws `closed` after ``close()``, `backlog_full` when ``Options/maxBacklog`` records are already queued,
     /// and `invalid_kind`/`invalid_actor`/`invalid_field`/`credential_shaped_value` for a record that may not be
     /// written (nothing is queued then).
-    public func append(_ kind: AuditKind, actor: String? = nil, fields: [String: AuditValue] = [:]) throws {
+    public func append(_ kind: AuditKind, actor: String? = nil, fields: AuditFields = [:]) throws {
         let who = actor ?? self.actor
         try AuditRecord.validate(actor: who, fields: fields)
         let record = AuditPendingRecord(
@@ -187,7 +187,7 @@ public final class AuditWriter: @unchecked Sendable {
                     records.insert(Self.recovery(torn, actor: actor, time: time), at: 0)
                 }
                 do {
-                    _ = try file.append(records)
+                    try file.append(records)
                 } catch {
                     // Nothing of the batch stayed in the file; keep it (and any recovery record) for the next try.
                     withState { $0.pending.insert(contentsOf: records, at: 0) }

@@ -129,7 +129,7 @@ public struct Gateway: Sendable {
         logger.info(
             "caller refused", metadata: ["gatehouse.request.id": .string(exchange.id), "gatehouse.auth.refusal": .string(reason)])
         metrics.authRefusals.add([reason])
-        var fields: [String: AuditValue] = [
+        var fields: AuditFields = [
             "request_id": .string(exchange.id), "reason": .string(reason), "dialect": .string(exchange.dialect.rawValue),
         ]
         if let principal {
@@ -255,7 +255,7 @@ public struct Gateway: Sendable {
             metrics.tokens.add([provider, "prompt"], Int64(usage.promptTokens))
             metrics.tokens.add([provider, "completion"], Int64(usage.completionTokens))
         }
-        var fields: [String: AuditValue] = [
+        var fields: AuditFields = [
             "request_id": .string(exchange.id), "dialect": .string(exchange.dialect.rawValue), "status": .int(status),
             "duration_ms": .int(elapsed.milliseconds),
         ]

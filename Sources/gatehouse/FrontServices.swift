@@ -39,7 +39,7 @@ struct SandboxWatch: Service {
     func report(since reported: inout [UInt]) {
         var counts = [UInt](repeating: 0, count: Self.kinds.count)
         counts.withUnsafeMutableBufferPointer { gatehouse_sandbox_blocked_counts($0.baseAddress) }
-        var fields: [String: AuditValue] = [:]
+        var fields: AuditFields = [:]
         var total = 0
         for (index, kind) in Self.kinds.enumerated() where counts[index] > reported[index] {
             let delta = Int(counts[index] - reported[index])

@@ -152,7 +152,7 @@ extension TokenCommand {
             do {
                 let state = options.resolve()
                 let list = try RevocationList.revoke(tokenID: id, subject: subject, in: state)
-                var fields: [String: AuditValue] = [:]
+                var fields: AuditFields = [:]
                 if let id { fields["token_id"] = .string(id) }
                 if let subject { fields["subject"] = .string(subject) }
                 auditOperatorAction(.tokenRevoked, state: state, fields: fields)

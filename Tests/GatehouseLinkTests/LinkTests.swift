@@ -46,6 +46,16 @@ struct LinkTests {
         #expect(throws: GatewayError.self) { try LinkMessages.decodeRecords(ByteBuffer(bytes: [0xFF, 0xFF, 0xFF, 0xFF])) }
     }
 
+    @Test("a forwarded record with more names than a record may hold arrives with one too many, to be refused")
+    func recordWithTooManyFields() throws {
+        var fields = AuditFields()
+        for index in 0..<5_000 { fields["f\(index)"] = .int(index) }
+        let decoded = try LinkMessages.decodeRecords(LinkMessages.encodeRecords([(.request, fields)]))
+        #expect(decoded.count == 1)
+        #expect(decoded[0].fields.count == AuditRecord.maximumFieldCount + 1)
+        #expect(throws: AuditError.self) { try AuditRecord.validate(actor: "front", fields: decoded[0].fields) }
+    }
+
     @Test("request and response heads round-trip, and truncated heads are refused")
     func heads() throws {
         let request = EgressRequest(

@@ -67,7 +67,7 @@ struct AuditFormatTests {
         ]
         for (index, fields) in samples.enumerated() {
             let record = AuditRecord(
-                seq: index + 1, time: "2026-11-26T00:00:00.000Z", kind: "request", actor: "front \"x\"", fields: fields,
+                seq: index + 1, time: "2026-11-26T00:00:00.000Z", kind: "request", actor: "front \"x\"", fields: AuditFields(fields),
                 prev: String(repeating: "0", count: 64))
             let members: [String: AuditJSON] = [
                 "seq": .int(Int64(index + 1)), "time": .string(record.time), "kind": .string(record.kind),
@@ -83,13 +83,50 @@ struct AuditFormatTests {
 
     @Test("the writer's one-pass encoding gives the same line and hash as the record's own")
     func chainedEncoding() {
-        let fields: [String: AuditValue] = ["b": "two", "a": .int(1), "é": "accent", "B": "upper", "a.b": "dot"]
+        let fields: AuditFields = ["b": "two", "a": .int(1), "é": "accent", "B": "upper", "a.b": "dot"]
         let (record, line) = AuditRecord.chained(
             seq: 42, time: "2026-11-27T05:00:00.123Z", kind: "egress.request", actor: "keyholder", fields: fields,
             prev: String(repeating: "a", count: 64))
         #expect(line == record.line)
         #expect(record.hash == record.computedHash)
         #expect(AuditRecord.parse(line: line) == record)
+    }
+
+    @Test("fields keep one value per name; equality and hashing ignore the order they were set in")
+    func fieldsSemantics() {
+        var fields: AuditFields = ["b": "two", "a": .int(1)]
+        fields["c"] = "three"
+        fields["a"] = .int(2)
+        #expect(fields.count == 3)
+        #expect(fields["a"] == .int(2))
+        fields["b"] = nil
+        fields["missing"] = nil
+        #expect(fields.count == 2)
+        #expect(fields["b"] == nil)
+        #expect(Array(fields.map(\.key)) == ["a", "c"])
+        let reordered: AuditFields = ["c": "three", "a": .int(2)]
+        #expect(fields == reordered)
+        #expect(fields.hashValue == reordered.hashValue)
+        #expect(fields != ["c": "three", "a": .int(3)])
+        #expect(fields != ["c": "three"])
+        #expect(AuditFields(fields.dictionary) == fields)
+        #expect(fields.dictionary == ["a": .int(2), "c": "three"])
+    }
+
+    @Test("canonical order is UTF-8 byte order, for a record's few keys and for large objects")
+    func canonicalOrder() {
+        var generator = SystemRandomNumberGenerator()
+        // Keys that share long prefixes, differ past eight bytes, hold NULs and non-ASCII, and end early.
+        let alphabet: [String] = ["a", "b", "_", ".", "\u{0}", "é", "𝄞", "completion_", "prompt_tokens"]
+        for count in [0, 1, 2, 5, 16, 32, 33, 200] {
+            var keys = Set<String>()
+            while keys.count < count {
+                keys.insert((0..<Int.random(in: 1...4, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! }.joined())
+            }
+            let shuffled = keys.shuffled(using: &generator)
+            let ordered = AuditJSON.canonicalOrder(of: shuffled).map { shuffled[$0] }
+            #expect(ordered == shuffled.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }, "\(count) keys")
+        }
     }
 
     @Test("keys sort byte by byte in UTF-8")
@@ -254,7 +291,7 @@ struct AuditFormatTests {
         let long = AuditValue.string(String(repeating: "a", count: 513))
         #expect(auditErrorCode { try AuditRecord.validate(actor: "x", fields: ["k": long]) } == "invalid_field")
         let many = Dictionary(uniqueKeysWithValues: (0..<33).map { ("f\($0)", AuditValue.int($0)) })
-        #expect(auditErrorCode { try AuditRecord.validate(actor: "x", fields: many) } == "invalid_field")
+        #expect(auditErrorCode { try AuditRecord.validate(actor: "x", fields: AuditFields(many)) } == "invalid_field")
     }
 
     @Test("a log that others may write is refused")

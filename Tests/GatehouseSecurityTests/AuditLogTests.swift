@@ -41,7 +41,8 @@ func auditEdit(_ line: String, rehash: Bool, _ change: (inout [String: AuditValu
     var fields = record.fields
     change(&fields)
     let edited = AuditRecord(
-        seq: record.seq, time: record.time, kind: record.kind, actor: record.actor, fields: fields, prev: record.prev)
+        seq: record.seq, time: record.time, kind: record.kind, actor: record.actor, fields: AuditFields(fields),
+        prev: record.prev)
     if rehash { return String(decoding: edited.line, as: UTF8.self) }
     var object = try #require(AuditJSON.parse(edited.line))
     if case .object(var members) = object {

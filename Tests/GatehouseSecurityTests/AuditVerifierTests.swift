@@ -161,8 +161,8 @@ struct AuditVerifierTests {
                 var fields = record.fields
                 if record.seq == 12 { fields["model"] = "sim-claude" }
                 let forged = AuditRecord(
-                    seq: record.seq, time: record.time, kind: record.kind, actor: record.actor, fields: fields,
-                    prev: prev)
+                    seq: record.seq, time: record.time, kind: record.kind, actor: record.actor,
+                    fields: AuditFields(fields), prev: prev)
                 rewritten.append(String(decoding: forged.line, as: UTF8.self))
                 prev = Hex.encode(SHA256.hash(data: forged.line))
             }
