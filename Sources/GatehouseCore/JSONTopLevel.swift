@@ -141,6 +141,7 @@ public struct JSONTopLevel: Sendable {
             guard index < bytes.count, bytes[index] == UInt8(ascii: "{") else { throw .notAnObject }
             index += 1
             var members: [Member] = []
+            members.reserveCapacity(8)
             // Repeated keys: a linear search while the object is small (hashing every key cost more
             // than it saved on the few-member objects of requests and stream events), a set past that.
             var seen = Set<String>()

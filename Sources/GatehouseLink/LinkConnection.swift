@@ -326,8 +326,9 @@ final class Exchange: @unchecked Sendable {
     private let lock = NIOLock()
     private var _head: CheckedContinuation<EgressResponse, any Error>?
     private var finished = false
-    let body: AsyncThrowingStream<ByteBuffer, any Error>.Continuation
-    let stream: AsyncThrowingStream<ByteBuffer, any Error>
+    /// A stream's body as it arrives (none for a gathered answer, which arrives whole).
+    let body: AsyncThrowingStream<ByteBuffer, any Error>.Continuation?
+    let stream: AsyncThrowingStream<ByteBuffer, any Error>?
     let connection: LinkConnection
     /// Whether the answer is gathered whole before the caller sees it (not a stream).
     let buffered: Bool
@@ -346,7 +347,12 @@ final class Exchange: @unchecked Sendable {
         self.connection = connection
         self.buffered = buffered
         self.limit = limit
-        (stream, body) = AsyncThrowingStream<ByteBuffer, any Error>.makeStream()
+        guard !buffered else {
+            (stream, body) = (nil, nil)
+            return
+        }
+        let (stream, body) = AsyncThrowingStream<ByteBuffer, any Error>.makeStream()
+        (self.stream, self.body) = (stream, body)
         // The reading task was cancelled (its iterator then ends early, without an error): cancel upstream too.
         body.onTermination = { [weak self] termination in
             if case .cancelled = termination { self?.cancel() }
@@ -366,6 +372,7 @@ final class Exchange: @unchecked Sendable {
     }
 
     func deliverHead(status: Int, headers: [(name: String, value: String)]) {
+        guard let stream else { return fail(KeyholderLink.unavailable) }
         takeHead()?.resume(
             returning: EgressResponse(status: status, headers: headers, body: ByteStream(LinkBody(stream: stream, exchange: self))))
     }
@@ -373,14 +380,14 @@ final class Exchange: @unchecked Sendable {
     /// A gathered answer: the exchange is complete before the caller sees it.
     func deliverWhole(status: Int, headers: [(name: String, value: String)], body whole: ByteBuffer) {
         lock.withLock { finished = true }
-        body.finish()
+        body?.finish()
         takeHead()?.resume(returning: EgressResponse(status: status, headers: headers, body: .single(whole)))
     }
 
     /// A stream chunk from the keyholder (on the event loop).
     func arrived(_ chunk: ByteBuffer) {
         unread.add(chunk.readableBytes, ordering: .sequentiallyConsistent)
-        body.yield(chunk)
+        body?.yield(chunk)
     }
 
     /// Whether the connection should stop reading (on the event loop, when it would read).
@@ -406,7 +413,7 @@ final class Exchange: @unchecked Sendable {
 
     func finishBody(throwing error: (any Error)?) {
         lock.withLock { finished = true }
-        body.finish(throwing: error)
+        body?.finish(throwing: error)
     }
 
     /// Fails whichever part the caller is waiting for: the head, or else the body.
@@ -415,7 +422,7 @@ final class Exchange: @unchecked Sendable {
         if let head = takeHead() {
             head.resume(throwing: error)
         } else {
-            body.finish(throwing: error)
+            body?.finish(throwing: error)
         }
     }
 

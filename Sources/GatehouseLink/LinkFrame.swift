@@ -219,7 +219,7 @@ public enum LinkMessages {
             guard let kind = input.readLinkString(), let fieldCount = input.readInteger(as: UInt32.self),
                 Int(fieldCount) <= input.readableBytes / 5
             else { throw malformed }
-            var fields = AuditFields()
+            var fields = AuditFields(capacity: min(Int(fieldCount), AuditRecord.maximumFieldCount + 1))
             for _ in 0..<fieldCount {
                 guard let name = input.readLinkString(), let tag = input.readInteger(as: UInt8.self) else { throw malformed }
                 let value: AuditValue

@@ -45,9 +45,9 @@ enum AuditJSON: Sendable, Hashable {
 
     /// Writes a record's fields sorted by key.
     static func writeFields(_ fields: AuditFields, into out: inout [UInt8]) {
-        let values = fields.values
-        writeMembers(keys: fields.keys, into: &out) { position, out in
-            switch values[position] {
+        let members = fields.members
+        writeMembers(keys: members.map(\.key), into: &out) { position, out in
+            switch members[position].value {
             case .string(let text): writeString(text, into: &out)
             case .int(let number): out.append(contentsOf: String(number).utf8)
             }

@@ -11,14 +11,10 @@ import Foundation
 struct AuditMerkleTree: Sendable {
     /// The number of leaves.
     private(set) var size = 0
-    private var peaks: [(level: Int, hash: [UInt8])] = []
+    private var peaks: [(level: Int, hash: SHA256Digest)] = []
 
     mutating func append(line: some DataProtocol) {
-        append(leafHash: Self.leafHash(line))
-    }
-
-    mutating func append(leafHash: [UInt8]) {
-        var node = (level: 0, hash: leafHash)
+        var node = (level: 0, hash: Self.leafHash(line))
         while let last = peaks.last, last.level == node.level {
             peaks.removeLast()
             node = (level: node.level + 1, hash: Self.nodeHash(last.hash, node.hash))
@@ -33,21 +29,21 @@ struct AuditMerkleTree: Sendable {
         for peak in peaks.dropLast().reversed() {
             hash = Self.nodeHash(peak.hash, hash)
         }
-        return hash
+        return Array(hash)
     }
 
-    static func leafHash(_ line: some DataProtocol) -> [UInt8] {
+    static func leafHash(_ line: some DataProtocol) -> SHA256Digest {
         var hasher = SHA256()
-        hasher.update(data: [0x00])
+        withUnsafeBytes(of: UInt8(0x00)) { hasher.update(bufferPointer: $0) }
         hasher.update(data: line)
-        return Array(hasher.finalize())
+        return hasher.finalize()
     }
 
-    static func nodeHash(_ left: [UInt8], _ right: [UInt8]) -> [UInt8] {
+    static func nodeHash(_ left: SHA256Digest, _ right: SHA256Digest) -> SHA256Digest {
         var hasher = SHA256()
-        hasher.update(data: [0x01])
-        hasher.update(data: left)
-        hasher.update(data: right)
-        return Array(hasher.finalize())
+        withUnsafeBytes(of: UInt8(0x01)) { hasher.update(bufferPointer: $0) }
+        left.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        right.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        return hasher.finalize()
     }
 }

@@ -310,8 +310,7 @@ public struct AuditRecord: Sendable, Hashable {
         guard fields.count <= maximumFieldCount else {
             throw AuditError(code: "invalid_field", message: "an audit record takes at most 32 fields")
         }
-        for position in fields.keys.indices {
-            let key = fields.keys[position]
+        for (key, value) in fields.members {
             guard isValidFieldKey(key) else {
                 let shown = ASCII.isPrintable(key) && key.utf8.count <= 64 ? " '\(key)'" : ""
                 throw AuditError(
@@ -319,7 +318,7 @@ public struct AuditRecord: Sendable, Hashable {
                     message: "audit field name\(shown) must be 1-64 characters from [a-z0-9_.-], starting with a "
                         + "letter or digit")
             }
-            guard case .string(let text) = fields.values[position] else { continue }
+            guard case .string(let text) = value else { continue }
             guard text.utf8.count <= maximumValueBytes else {
                 throw AuditError(
                     code: "invalid_field", message: "audit field '\(key)' is longer than \(maximumValueBytes) bytes")

@@ -15,6 +15,6 @@ public struct ContentDigest: Sendable {
 
     /// `sha256:` + lower-case hex, as ``AuditValue/sha256(_:)`` writes it.
     public func finalize() -> AuditValue {
-        .string("sha256:" + Hex.encode(hasher.finalize()))
+        .string(Hex.encode(hasher.finalize(), prefix: "sha256:"))
     }
 }

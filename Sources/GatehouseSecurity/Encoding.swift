@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 
 /// Lower-case hexadecimal encoding and strict decoding.
@@ -5,13 +6,28 @@ enum Hex {
     private static let digits = Array("0123456789abcdef".utf8)
 
     static func encode(_ bytes: some Sequence<UInt8>) -> String {
-        let bytes = Array(bytes)
-        return String(unsafeUninitializedCapacity: bytes.count * 2) { out in
-            for (index, byte) in bytes.enumerated() {
-                out[2 * index] = digits[Int(byte >> 4)]
-                out[2 * index + 1] = digits[Int(byte & 0x0F)]
+        Array(bytes).withUnsafeBytes { encode(raw: $0) }
+    }
+
+    /// A digest in hex after `prefix` (such as `sha256:`), written into one string (no copy of the digest first).
+    static func encode(_ digest: SHA256Digest, prefix: String = "") -> String {
+        digest.withUnsafeBytes { encode(raw: $0, prefix: prefix) }
+    }
+
+    private static func encode(raw bytes: UnsafeRawBufferPointer, prefix: String = "") -> String {
+        let lead = prefix.utf8.count
+        return String(unsafeUninitializedCapacity: lead + bytes.count * 2) { out in
+            var index = 0
+            for byte in prefix.utf8 {
+                out[index] = byte
+                index += 1
             }
-            return bytes.count * 2
+            for byte in bytes {
+                out[index] = digits[Int(byte >> 4)]
+                out[index + 1] = digits[Int(byte & 0x0F)]
+                index += 2
+            }
+            return index
         }
     }
 
