@@ -189,7 +189,6 @@ public enum LinkMessages {
     /// name, a tag (0 string, 1 integer) and the value.
     public static func encodeRecords(_ records: [(kind: AuditKind, fields: AuditFields)]) -> ByteBuffer {
         var out = ByteBuffer()
-        out.reserveCapacity(records.count * 512)
         out.writeInteger(UInt32(records.count))
         for record in records {
             out.writeLinkString(record.kind.rawValue)
@@ -232,8 +231,8 @@ public enum LinkMessages {
                     value = .int(number)
                 default: throw malformed
                 }
-                // One name more than a record may have gets it refused whole (by the writer's check); more are
-                // read past but not kept, so a record of many names costs no more than one of 33.
+                // One name more than a record may have gets it refused whole (by the writer's check); names
+                // past that are read but not looked up or kept, so decoding stays linear in the payload.
                 if fields.count <= AuditRecord.maximumFieldCount { fields[name] = value }
             }
             records.append((kind, fields))

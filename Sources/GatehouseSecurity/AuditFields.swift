@@ -17,7 +17,7 @@ public struct AuditFields: Sendable, Hashable, ExpressibleByDictionaryLiteral, S
 
     /// Fields from a literal; a name given twice is a programming error, as in a dictionary literal.
     public init(dictionaryLiteral elements: (String, AuditValue)...) {
-        self.init(capacity: elements.count + 8)
+        self.init(capacity: Swift.max(16, elements.count))
         for (key, value) in elements {
             precondition(index(of: key) == nil, "audit field '\(key)' given twice")
             members.append((key, value))

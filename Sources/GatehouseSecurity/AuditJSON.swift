@@ -40,13 +40,15 @@ enum AuditJSON: Sendable, Hashable {
     ) {
         let keys = Array(members.keys)
         let values = Array(members.values)
-        writeMembers(keys: keys, into: &out) { position, out in write(value(values[position]), &out) }
+        writeMembers(count: keys.count, key: { keys[$0] }, into: &out) { position, out in
+            write(value(values[position]), &out)
+        }
     }
 
     /// Writes a record's fields sorted by key.
     static func writeFields(_ fields: AuditFields, into out: inout [UInt8]) {
         let members = fields.members
-        writeMembers(keys: members.map(\.key), into: &out) { position, out in
+        writeMembers(count: members.count, key: { members[$0].key }, into: &out) { position, out in
             switch members[position].value {
             case .string(let text): writeString(text, into: &out)
             case .int(let number): out.append(contentsOf: String(number).utf8)
@@ -54,14 +56,15 @@ enum AuditJSON: Sendable, Hashable {
         }
     }
 
-    /// Writes `{"key":value,...}` in canonical key order; `value` writes the value at a key's position.
+    /// Writes `{"key":value,...}` for `count` members in canonical key order; `key` gives the name at a
+    /// position and `value` writes the value there.
     private static func writeMembers(
-        keys: [String], into out: inout [UInt8], value: (Int, inout [UInt8]) -> Void
+        count: Int, key: (Int) -> String, into out: inout [UInt8], value: (Int, inout [UInt8]) -> Void
     ) {
         out.append(UInt8(ascii: "{"))
-        for (rank, position) in canonicalOrder(of: keys).enumerated() {
+        for (rank, position) in canonicalOrder(count: count, key: key).enumerated() {
             if rank > 0 { out.append(UInt8(ascii: ",")) }
-            writeString(keys[position], into: &out)
+            writeString(key(position), into: &out)
             out.append(UInt8(ascii: ":"))
             value(position, &out)
         }
@@ -74,11 +77,16 @@ enum AuditJSON: Sendable, Hashable {
     /// that share them are compared in full. A record's few fields are put in order by insertion; a larger object
     /// (only ever met when verifying a log) by the standard sort, so a hostile line cannot make it quadratic.
     static func canonicalOrder(of keys: [String]) -> [Int] {
+        canonicalOrder(count: keys.count) { keys[$0] }
+    }
+
+    /// The positions `0..<count` in the canonical order of the names `key` gives for them.
+    static func canonicalOrder(count: Int, key: (Int) -> String) -> [Int] {
         var order: [(prefix: UInt64, position: Int)] = []
-        order.reserveCapacity(keys.count)
-        for (position, key) in keys.enumerated() { order.append((prefix(of: key), position)) }
+        order.reserveCapacity(count)
+        for position in 0..<count { order.append((prefix(of: key(position)), position)) }
         func before(_ a: (prefix: UInt64, position: Int), _ b: (prefix: UInt64, position: Int)) -> Bool {
-            a.prefix != b.prefix ? a.prefix < b.prefix : precedes(keys[a.position], keys[b.position])
+            a.prefix != b.prefix ? a.prefix < b.prefix : precedes(key(a.position), key(b.position))
         }
         if order.count > 32 {
             order.sort(by: before)
