@@ -91,19 +91,46 @@ public struct JSONTopLevel: Sendable {
     /// Returns a copy of `buffer` with the value of top-level `key` replaced by `json`
     /// (already-encoded JSON text), or with the member appended if absent.
     public func replacing(_ key: String, with json: String, in buffer: ByteBuffer) -> ByteBuffer {
+        replacing([(key, json)], in: buffer)
+    }
+
+    /// Returns a copy of `buffer` with each top-level `key`'s value replaced by its `json`
+    /// (already-encoded JSON text), and the members that are absent appended, in one copy.
+    public func replacing(_ replacements: [(key: String, json: String)], in buffer: ByteBuffer) -> ByteBuffer {
+        var present: [(range: Range<Int>, json: String)] = []
+        var absent: [(key: String, json: String)] = []
+        var extra = 0
+        for (key, json) in replacements {
+            if let member = member(key) {
+                present.append((member.valueRange, json))
+                extra += json.utf8.count
+            } else {
+                absent.append((key, json))
+                extra += key.utf8.count + json.utf8.count + 4
+            }
+        }
+        present.sort { $0.range.lowerBound < $1.range.lowerBound }
         var output = ByteBuffer()
-        output.reserveCapacity(buffer.readableBytes + json.utf8.count + key.utf8.count + 4)
+        output.reserveCapacity(buffer.readableBytes + extra)
         let start = buffer.readerIndex
-        if let member = member(key) {
-            output.writeImmutableBuffer(buffer.getSlice(at: start, length: member.valueRange.lowerBound)!)
+        // Everything up to the object's closing brace, with the present values replaced.
+        let close = absent.isEmpty ? nil : buffer.readableBytesView.lastIndex(of: UInt8(ascii: "}"))
+        let end = close.map { $0 - start } ?? buffer.readableBytes
+        var copied = 0
+        for (range, json) in present where range.upperBound <= end {
+            output.writeImmutableBuffer(buffer.getSlice(at: start + copied, length: range.lowerBound - copied)!)
             output.writeString(json)
-            output.writeImmutableBuffer(
-                buffer.getSlice(at: start + member.valueRange.upperBound, length: buffer.readableBytes - member.valueRange.upperBound)!)
-        } else if let close = buffer.readableBytesView.lastIndex(of: UInt8(ascii: "}")) {
-            output.writeImmutableBuffer(buffer.getSlice(at: start, length: close - start)!)
-            output.writeString(members.isEmpty ? "" : ",")
-            output.writeString("\"\(key)\":\(json)")
-            output.writeImmutableBuffer(buffer.getSlice(at: close, length: buffer.writerIndex - close)!)
+            copied = range.upperBound
+        }
+        output.writeImmutableBuffer(buffer.getSlice(at: start + copied, length: end - copied)!)
+        if close != nil {
+            var needsComma = !members.isEmpty
+            for (key, json) in absent {
+                if needsComma { output.writeString(",") }
+                output.writeString("\"\(key)\":\(json)")
+                needsComma = true
+            }
+            output.writeImmutableBuffer(buffer.getSlice(at: start + end, length: buffer.readableBytes - end)!)
         }
         return output
     }

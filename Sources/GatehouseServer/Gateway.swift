@@ -62,19 +62,37 @@ public struct Gateway: Sendable {
         var deployment: Deployment?
         var usage: Usage?
         var mode = "translate"
+        /// The request body as received, until it is digested into ``prompt``. Hashing it is
+        /// kept off the way to the provider: it happens when the request is recorded, or once a
+        /// stream's first chunk has been written (which also lets the body go).
+        var promptBody: ByteBuffer?
         /// SHA-256 of the request body as received.
         var prompt: AuditValue?
         /// SHA-256 of the answer's body as sent to the caller (every byte of a stream).
         var completion = ContentDigest()
+        /// A whole answer, added to ``completion`` when the request is recorded (after it was written).
+        var answer: ByteBuffer?
 
-        mutating func digestPrompt(_ body: ByteBuffer) {
+        mutating func received(_ body: ByteBuffer) {
+            promptBody = body
+        }
+
+        mutating func digestPrompt() {
+            guard let body = promptBody else { return }
+            promptBody = nil
             var digest = ContentDigest()
             body.withUnsafeReadableBytes { digest.update($0) }
             prompt = digest.finalize()
         }
 
+        /// Bytes of a stream written to the caller.
         mutating func sent(_ buffer: ByteBuffer) {
             buffer.withUnsafeReadableBytes { completion.update($0) }
+        }
+
+        /// The whole answer about to be written: digested when the request is recorded.
+        mutating func answering(_ buffer: ByteBuffer) {
+            answer = buffer
         }
     }
 
@@ -244,9 +262,20 @@ public struct Gateway: Sendable {
         logger.debug("request", metadata: metadata)
     }
 
+    /// A successful whole answer, accounted for (``finish(_:status:error:)``) once it has been
+    /// written: the caller does not wait for the metrics and the audit record.
+    func answered(_ response: FrontResponse, exchange: Exchange) -> FrontResponse {
+        var response = response
+        response.afterWrite = { [self, exchange] in finish(exchange, status: 200) }
+        return response
+    }
+
     /// Counts the request and records its metadata: who, what, where, how it ended, and the
     /// digests of what was asked and answered, never the text.
     func record(_ exchange: Exchange, status: Int, error: GatewayError?) {
+        var exchange = exchange
+        exchange.digestPrompt()
+        if let answer = exchange.answer { exchange.sent(answer) }
         let elapsed = ContinuousClock.now - exchange.started
         let provider = exchange.deployment?.provider ?? "none"
         metrics.requests.add([exchange.dialect.rawValue, provider, String(status)])

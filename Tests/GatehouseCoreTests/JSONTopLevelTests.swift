@@ -25,6 +25,21 @@ struct JSONTopLevelTests {
         #expect(try rewrite("{}", "a", "1") == #"{"a":1}"#)
     }
 
+    @Test("replaces several members and appends the absent ones in one copy, in any order given")
+    func replacesSeveral() throws {
+        let json = #"{"stream_options":{"x":1}, "model":"public","messages":[{"model":"no"}] ,"n":2}"#
+        let buffer = ByteBuffer(string: json)
+        let scanned = try JSONTopLevel(scanning: buffer)
+        let both = scanned.replacing([("model", #""up""#), ("stream_options", #"{"include_usage":true}"#)], in: buffer)
+        #expect(String(buffer: both) == #"{"stream_options":{"include_usage":true}, "model":"up","messages":[{"model":"no"}] ,"n":2}"#)
+        let appended = scanned.replacing([("user", #""u""#), ("model", #""up""#), ("seed", "7")], in: buffer)
+        #expect(String(buffer: appended) == #"{"stream_options":{"x":1}, "model":"up","messages":[{"model":"no"}] ,"n":2,"user":"u","seed":7}"#)
+        let empty = ByteBuffer(string: " { } ")
+        let none = try JSONTopLevel(scanning: empty)
+        #expect(String(buffer: none.replacing([("a", "1"), ("b", "2")], in: empty)) == #" { "a":1,"b":2} "#)
+        #expect(String(buffer: scanned.replacing([], in: buffer)) == json)
+    }
+
     static func object(_ keys: [String]) -> String {
         "{" + keys.map { #""\#($0)":1"# }.joined(separator: ",") + "}"
     }

@@ -233,6 +233,7 @@ struct TestResponse {
         switch response.body {
         case .buffer(let buffer):
             body = buffer
+            response.afterWrite?()
         case .stream(let write):
             let collector = CollectingWriter()
             try? await write(collector)

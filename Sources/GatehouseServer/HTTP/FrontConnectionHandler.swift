@@ -199,6 +199,7 @@ final class FrontConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
         switch response.body {
         case .buffer(let buffer):
             loop.run { handler.value.writeWhole(response.status, response.headers, buffer) }
+            response.afterWrite?()
         case .stream(let body):
             loop.run { handler.value.writeStreamHead(response.status, response.headers) }
             // A failure here means the caller is gone; the route has already logged and recorded it.

@@ -46,6 +46,9 @@ public struct FrontResponse: Sendable {
     public var status: HTTPResponseStatus
     public var headers: HTTPHeaders
     public var body: Body
+    /// Runs once a whole (non-streamed) answer has been handed to the connection: the
+    /// request's accounting (metrics, audit record), kept off the way to the caller.
+    public var afterWrite: (@Sendable () -> Void)?
 
     public enum Body: Sendable {
         case buffer(ByteBuffer)

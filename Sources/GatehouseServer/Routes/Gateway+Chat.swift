@@ -11,7 +11,7 @@ extension Gateway {
         do {
             let principal = try authenticate(request, exchange: &exchange)
             let body = try await readBody(request)
-            exchange.digestPrompt(body)
+            exchange.received(body)
             // Scanned, not decoded: a pass-through needs only the model and the stream flags,
             // and a translation decodes the body itself.
             let members = try Self.scanBody(body)
@@ -69,9 +69,8 @@ extension Gateway {
             case .anthropic:
                 encoded = AnthropicDialect.encodeChatResponse(response, model: deployment.publicName)
             }
-            exchange.sent(encoded)
-            finish(exchange, status: 200)
-            return FrontResponse(status: .ok, headers: headers, body: .buffer(encoded))
+            exchange.answering(encoded)
+            return answered(FrontResponse(status: .ok, headers: headers, body: .buffer(encoded)), exchange: exchange)
         }
         headers.add(name: "content-type", value: "text/event-stream")
         headers.add(name: "cache-control", value: "no-cache")
@@ -139,15 +138,17 @@ extension Gateway {
         try await emit(ByteBuffer(string: text), to: writer, exchange: &exchange)
     }
 
-    /// Sends bytes to the caller and adds them to the answer's digest.
+    /// Sends bytes to the caller, then adds them to the answer's digest (and, after the first
+    /// chunk, digests the prompt): hashing waits until the bytes are on their way.
     static func emit(_ buffer: ByteBuffer, to writer: any FrontBodyWriter, exchange: inout Exchange) async throws {
         guard buffer.readableBytes > 0 else { return }
-        exchange.sent(buffer)
         do {
             try await writer.write(buffer)
         } catch {
             throw CallerDisconnected()
         }
+        exchange.sent(buffer)
+        exchange.digestPrompt()
     }
 
     /// The error to report in-stream for a failure, or `nil` when the caller is gone

@@ -11,7 +11,7 @@ extension Gateway {
         do {
             let principal = try authenticate(request, exchange: &exchange)
             let body = try await readBody(request)
-            exchange.digestPrompt(body)
+            exchange.received(body)
             let members = try Self.scanBody(body)
             try refuseRoutingOverrides(request, members: members)
             let model = try Self.model(in: members, body: body)
@@ -31,7 +31,7 @@ extension Gateway {
                 if let tokens = (try? JSONTopLevel(scanning: answer))?.value(of: "usage", in: answer)?["prompt_tokens"]?.intValue {
                     exchange.usage = Usage(promptTokens: tokens, completionTokens: 0)
                 }
-                exchange.sent(answer)
+                exchange.answering(answer)
                 finish(exchange, status: 200)
                 return .json(.ok, answer, requestID: exchange.id)
             }

@@ -12,16 +12,17 @@ extension Gateway {
         deployment: Deployment, provider: any PassThroughProvider, exchange: Exchange
     ) async throws -> FrontResponse {
         var exchange = exchange
-        var outbound = members.replacing("model", with: JSONValue.string(deployment.upstreamModel).compactText(), in: body)
+        var replacements = [(key: "model", json: JSONValue.string(deployment.upstreamModel).compactText())]
         var hideUsageChunk = false
         let streamOptions = stream ? members.value(of: "stream_options", in: body) : nil
         if stream, exchange.dialect == .openAI, streamOptions?["include_usage"]?.boolValue != true {
             hideUsageChunk = true
             var options = streamOptions?.objectValue ?? [:]
             options["include_usage"] = .bool(true)
-            let rescanned = try JSONTopLevel(scanning: outbound)
-            outbound = rescanned.replacing("stream_options", with: JSONValue.object(options).compactText(), in: outbound)
+            replacements.append(("stream_options", JSONValue.object(options).compactText()))
         }
+        // One copy of the body with every rewrite, without scanning it again.
+        let outbound = members.replacing(replacements, in: body)
         var callerHeaders: [(name: String, value: String)] = []
         for name in ["anthropic-version", "anthropic-beta"] {
             if let value = request.header(name) { callerHeaders.append((name, value)) }
@@ -41,9 +42,8 @@ extension Gateway {
             }
             exchange.usage = provider.usage(inResponse: answer)
             headers.add(name: "content-type", value: "application/json")
-            exchange.sent(answer)
-            finish(exchange, status: 200)
-            return FrontResponse(status: .ok, headers: headers, body: .buffer(answer))
+            exchange.answering(answer)
+            return answered(FrontResponse(status: .ok, headers: headers, body: .buffer(answer)), exchange: exchange)
         }
         headers.add(name: "content-type", value: "text/event-stream")
         headers.add(name: "cache-control", value: "no-cache")
