@@ -308,26 +308,51 @@ public struct JSONTopLevel: Sendable {
         }
 
         /// A string: escapes must be JSON's, no raw control characters, valid UTF-8.
+        ///
+        /// Runs of plain bytes (printable ASCII but the quote and the backslash, most of a
+        /// prompt) are skipped eight at a time; the bytes around anything else are checked
+        /// one by one.
         mutating func skipString() throws(ScanError) {
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw malformed }
             index += 1
-            while index < bytes.count {
-                let byte = bytes[index]
-                switch byte {
-                case UInt8(ascii: "\""):
-                    index += 1
-                    return
-                case UInt8(ascii: "\\"):
-                    try skipEscape()
-                case 0x00..<0x20:
-                    throw malformed
-                case 0x20..<0x80:
-                    index += 1
-                default:
-                    try skipUTF8Sequence(lead: byte)
+            while true {
+                while index + 8 <= bytes.count, Self.isPlain(bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self)) {
+                    index += 8
                 }
+                guard index < bytes.count else { throw malformed }
+                let stop = min(index + 8, bytes.count)
+                repeat {
+                    let byte = bytes[index]
+                    switch byte {
+                    case UInt8(ascii: "\""):
+                        index += 1
+                        return
+                    case UInt8(ascii: "\\"):
+                        try skipEscape()
+                    case 0x00..<0x20:
+                        throw malformed
+                    case 0x20..<0x80:
+                        index += 1
+                    default:
+                        try skipUTF8Sequence(lead: byte)
+                    }
+                } while index < stop
             }
-            throw malformed
+        }
+
+        /// Whether all eight bytes of `word` are plain string content: none below 0x20, none
+        /// from 0x80, no quote and no backslash. (Each test may flag a plain byte that follows
+        /// a flagged one, which only sends the word to the byte-by-byte check; none misses one.)
+        @inline(__always)
+        static func isPlain(_ word: UInt64) -> Bool {
+            let ones: UInt64 = 0x0101_0101_0101_0101
+            let highs: UInt64 = 0x8080_8080_8080_8080
+            let quote = word ^ (ones &* 0x22)
+            let backslash = word ^ (ones &* 0x5C)
+            let control = (word &- ones &* 0x20) & ~word
+            let quotes = (quote &- ones) & ~quote
+            let backslashes = (backslash &- ones) & ~backslash
+            return (control | quotes | backslashes | word) & highs == 0
         }
 
         mutating func skipEscape() throws(ScanError) {

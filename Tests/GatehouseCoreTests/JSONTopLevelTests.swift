@@ -98,6 +98,42 @@ struct JSONStrictScanTests {
         #expect(throws: JSONTopLevel.ScanError.self) { try JSONTopLevel(scanning: json) }
     }
 
+    /// The scan skips plain string bytes eight at a time: every byte value, at every offset
+    /// within and across those words, must be judged as it would be one byte at a time.
+    @Test("judges every byte value at every offset of a long string the same way")
+    func everyByteEverywhere() throws {
+        func scans(_ inner: [UInt8]) -> Bool {
+            let json = Array(#"{"k":""#.utf8) + inner + Array(#"","n":1}"#.utf8)
+            let scanned = (try? JSONTopLevel(scanning: json)) != nil
+            let validated = (try? JSONTopLevel.validate(ByteBuffer(bytes: json))) != nil
+            #expect(scanned == validated)
+            return scanned
+        }
+        let filler = UInt8(ascii: "a")
+        for offset in 0..<19 {
+            for byte in 0...255 {
+                var inner = [UInt8](repeating: filler, count: 24)
+                inner[offset] = UInt8(byte)
+                let plain = (0x20..<0x80).contains(byte) && byte != 0x22 && byte != 0x5C
+                #expect(scans(inner) == plain, "byte \(byte) at \(offset)")
+            }
+            for good in [[0x5C, 0x6E], [0x5C, 0x22], [0x5C, 0x75, 0x30, 0x30, 0x65, 0x39], [0xC3, 0xA9], [0xE2, 0x82, 0xAC], [0xF0, 0x9F, 0x98, 0x80]]
+                as [[UInt8]]
+            {
+                var inner = [UInt8](repeating: filler, count: 24)
+                inner.replaceSubrange(offset..<(offset + good.count), with: good)
+                #expect(scans(inner), "\(good) at \(offset)")
+            }
+            for bad in [[0xC3], [0xE2, 0x82], [0xC0, 0x80], [0xED, 0xA0, 0x80], [0x5C, 0x78], [0x5C]] as [[UInt8]] {
+                var inner = [UInt8](repeating: filler, count: 24)
+                inner.replaceSubrange(offset..<(offset + bad.count), with: bad)
+                #expect(!scans(inner), "\(bad) at \(offset)")
+            }
+        }
+        // A string that ends exactly at, just before and just after a word's end.
+        for length in 0..<20 { #expect(scans([UInt8](repeating: filler, count: length))) }
+    }
+
     @Test("refuses nesting deeper than 512")
     func depth() {
         let deep = "{\"a\":" + String(repeating: "[", count: 600) + String(repeating: "]", count: 600) + "}"
