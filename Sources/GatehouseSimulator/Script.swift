@@ -142,8 +142,21 @@ enum Script {
         return pieces
     }
 
+    /// Words separated by whitespace (Unicode's White_Space). ASCII text is counted byte by
+    /// byte: splitting a 100 KB prompt by Characters cost the simulator about 10 ms.
     static func wordCount(_ text: String) -> Int {
-        text.split(whereSeparator: \.isWhitespace).count
+        var count = 0
+        var inWord = false
+        for byte in text.utf8 {
+            guard byte < 0x80 else { return text.split(whereSeparator: \.isWhitespace).count }
+            if byte == 0x20 || (0x09...0x0D).contains(byte) {
+                inWord = false
+            } else if !inWord {
+                inWord = true
+                count += 1
+            }
+        }
+        return count
     }
 
     /// Cuts `text` before the earliest occurrence of any non-empty stop sequence.

@@ -155,6 +155,15 @@ def test_openai_chat_reply_echoes_the_last_user_message_and_system(oai: openai.O
     assert completion.system_fingerprint
 
 
+@pytest.mark.parametrize("text", [
+    "  one\ttwo\nthree\r\nfour\x0bfive\x0csix   ", "x" * 70_000 + " y", "é ü\u00a0ü \u3000z\u2028w",
+])
+def test_openai_prompt_tokens_count_words_separated_by_unicode_whitespace(oai: openai.OpenAI, text: str) -> None:
+    # Python's str.split() without arguments splits on the same characters as Unicode's White_Space here.
+    completion = oai.chat.completions.create(model="sim-gpt", messages=[{"role": "user", "content": text}])
+    assert completion.usage.prompt_tokens == len(text.split())
+
+
 def test_openai_chat_stream_concatenates_to_the_reply(oai: openai.OpenAI) -> None:
     stream = oai.chat.completions.create(
         model="sim-gpt", messages=[{"role": "user", "content": "stream this please"}], stream=True
