@@ -117,7 +117,7 @@ public struct JSONTopLevel: Sendable {
         let close = absent.isEmpty ? nil : buffer.readableBytesView.lastIndex(of: UInt8(ascii: "}"))
         let end = close.map { $0 - start } ?? buffer.readableBytes
         var copied = 0
-        for (range, json) in present where range.upperBound <= end {
+        for (range, json) in present {
             output.writeImmutableBuffer(buffer.getSlice(at: start + copied, length: range.lowerBound - copied)!)
             output.writeString(json)
             copied = range.upperBound

@@ -89,11 +89,6 @@ public struct Gateway: Sendable {
         mutating func sent(_ buffer: ByteBuffer) {
             buffer.withUnsafeReadableBytes { completion.update($0) }
         }
-
-        /// The whole answer about to be written: digested when the request is recorded.
-        mutating func answering(_ buffer: ByteBuffer) {
-            answer = buffer
-        }
     }
 
     /// A request id unique to this gateway: a random prefix drawn once per process, then a
@@ -263,8 +258,10 @@ public struct Gateway: Sendable {
     }
 
     /// A successful whole answer, accounted for (``finish(_:status:error:)``) once it has been
-    /// written: the caller does not wait for the metrics and the audit record.
+    /// written: the caller does not wait for the metrics, the audit record or the answer's digest.
     func answered(_ response: FrontResponse, exchange: Exchange) -> FrontResponse {
+        var exchange = exchange
+        if case .buffer(let body) = response.body { exchange.answer = body }
         var response = response
         response.afterWrite = { [self, exchange] in finish(exchange, status: 200) }
         return response

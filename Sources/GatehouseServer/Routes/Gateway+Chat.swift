@@ -69,7 +69,6 @@ extension Gateway {
             case .anthropic:
                 encoded = AnthropicDialect.encodeChatResponse(response, model: deployment.publicName)
             }
-            exchange.answering(encoded)
             return answered(FrontResponse(status: .ok, headers: headers, body: .buffer(encoded)), exchange: exchange)
         }
         headers.add(name: "content-type", value: "text/event-stream")

@@ -31,7 +31,7 @@ extension Gateway {
                 if let tokens = (try? JSONTopLevel(scanning: answer))?.value(of: "usage", in: answer)?["prompt_tokens"]?.intValue {
                     exchange.usage = Usage(promptTokens: tokens, completionTokens: 0)
                 }
-                exchange.answering(answer)
+                exchange.sent(answer)
                 finish(exchange, status: 200)
                 return .json(.ok, answer, requestID: exchange.id)
             }

@@ -42,7 +42,6 @@ extension Gateway {
             }
             exchange.usage = provider.usage(inResponse: answer)
             headers.add(name: "content-type", value: "application/json")
-            exchange.answering(answer)
             return answered(FrontResponse(status: .ok, headers: headers, body: .buffer(answer)), exchange: exchange)
         }
         headers.add(name: "content-type", value: "text/event-stream")
