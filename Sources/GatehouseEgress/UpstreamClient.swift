@@ -18,7 +18,8 @@ struct UpstreamTarget: Hashable, Sendable, CustomStringConvertible {
 
     /// The value of the `Host` header: the name, and the port unless it is the scheme's default.
     var hostHeader: String {
-        let name = host.contains(":") ? "[\(host)]" : host
+        // Byte search: `contains(":")` on a String resolves to Foundation's substring search here.
+        let name = host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]" : host
         return port == (isTLS ? 443 : 80) ? name : "\(name):\(port)"
     }
 
@@ -29,7 +30,7 @@ struct UpstreamTarget: Hashable, Sendable, CustomStringConvertible {
     }
 
     private func hostHeaderWithPort(_ name: String) -> String {
-        (name.contains(":") ? "[\(name)]" : name) + ":\(port)"
+        (name.utf8.contains(UInt8(ascii: ":")) ? "[\(name)]" : name) + ":\(port)"
     }
 }
 
