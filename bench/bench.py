@@ -22,7 +22,7 @@ from pathlib import Path
 import report
 from loadgen import fetch
 from procs import MB, RssSampler, StartError, Supervisor, cpu_seconds, pss_bytes, rss_bytes
-from targets import (CHAT_PATH, HOST, Cell, Gatehouse, Target, chat_body, probe, start_litellm,
+from targets import (HOST, Cell, Gatehouse, Target, anthropic_floor, chat_body, probe, start_litellm,
                      start_nginx, start_simulator)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -54,7 +54,7 @@ WRK_SCRIPT = """\
 wrk.method = "POST"
 wrk.path = "{path}"
 wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "{authorization}"
+{headers}
 local file = assert(io.open("{body}", "rb"))
 wrk.body = file:read("*a")
 file:close()
@@ -83,19 +83,21 @@ class Bench:
         self.soak: list[dict] = []
         self.errors: list[str] = []
 
-    def body_file(self, route: str, prompt: str, stream: bool = False) -> Path:
-        path = self.work / f"body-{route}-{prompt}{'-stream' if stream else ''}.json"
+    def body_file(self, route: str, prompt: str, stream: bool = False, target: Target | None = None) -> Path:
+        dialect = target.dialect if target else "openai"
+        path = self.work / f"body-{route}-{prompt}{'-stream' if stream else ''}-{dialect}.json"
         if not path.exists():
-            path.write_bytes(chat_body(route, prompt, stream))
+            path.write_bytes(target.body(route, prompt, stream) if target else chat_body(route, prompt, stream))
         return path
 
     def wrk(self, target: Target, body: Path, connections: int, duration: float) -> dict:
         script = self.work / f"wrk-{target.name}-{body.stem}.lua"
-        script.write_text(WRK_SCRIPT.format(path=CHAT_PATH, authorization=target.authorization, body=body))
+        headers = "\n".join('wrk.headers["{}"] = "{}"'.format(*header.split(": ", 1)) for header in target.headers())
+        script.write_text(WRK_SCRIPT.format(path=target.path, headers=headers, body=body))
         threads = max(1, min(connections, os.cpu_count() or 1))
         whole_seconds = max(1, round(duration))  # wrk takes whole seconds
         command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{whole_seconds}s",
-                   "--timeout", "10s", "-s", str(script), f"http://{HOST}:{target.port}{CHAT_PATH}"]
+                   "--timeout", "10s", "-s", str(script), f"http://{HOST}:{target.port}{target.path}"]
         output = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60).stdout
         match = re.search(r"^WRK_JSON (.*)$", output, re.MULTILINE)
         if not match:
@@ -108,7 +110,7 @@ class Bench:
 
     def loadgen(self, mode: str, target: Target, body: Path, duration: float, *options: str) -> dict:
         command = [sys.executable, str(LOADGEN), mode, "--host", HOST, "--port", str(target.port),
-                   "--path", CHAT_PATH, "--body-file", str(body), "--duration", f"{duration:g}",
+                   "--path", target.path, "--body-file", str(body), "--duration", f"{duration:g}",
                    *[part for header in target.headers() for part in ("--header", header)], *options]
         done = subprocess.run(command, capture_output=True, text=True, timeout=duration + 120)
         if done.returncode != 0:
@@ -136,12 +138,12 @@ class Bench:
         """Warm each target up, then `runs` rounds, each round measuring every target in turn."""
         duration = self.args.duration
         stream = cell.kind == "stream"
-        body = self.body_file(cell.route, cell.prompt, stream)
+        bodies = {target.name: self.body_file(cell.route, cell.prompt, stream, target) for target in targets}
         for target in targets:
-            self.run_once(cell, target, body, self.args.warmup)
+            self.run_once(cell, target, bodies[target.name], self.args.warmup)
         for _ in range(self.args.runs):
             for target in targets:
-                result = self.run_once(cell, target, body, duration)
+                result = self.run_once(cell, target, bodies[target.name], duration)
                 self.check(cell, target, result)
                 self.results.setdefault((cell, target.name), []).append(result)
         summary = "  ".join(f"{target.name} {report.headline_figure(cell, self.median(cell, target.name))}"
@@ -231,7 +233,7 @@ def soak(bench: Bench, target: Target, seconds_total: int, rate: int) -> None:
     assert target.gateway is not None
     body = bench.body_file("pass", "small")
     command = [sys.executable, str(LOADGEN), "rate", "--host", HOST, "--port", str(target.port),
-               "--path", CHAT_PATH, "--body-file", str(body), "--duration", str(seconds_total),
+               "--path", target.path, "--body-file", str(body), "--duration", str(seconds_total),
                "--warmup", "0", "--rate", str(rate),
                *[part for header in target.headers() for part in ("--header", header)]]
     print(f"bench: soak: {rate} req/s for {seconds_total} s against gatehouse", flush=True)
@@ -276,14 +278,15 @@ def full_run(bench: Bench) -> None:
         peers.append(litellm)
     bench.startup["nginx"] = idle_memory(nginx_proxy, settle=0)
 
-    for target in [simulator, nginx_proxy, nginx_canned, gateway, *peers]:
+    anthropic = anthropic_floor(simulator)
+    for target in [simulator, anthropic, nginx_proxy, nginx_canned, gateway, *peers]:
         for route in target.routes:
-            probe(target, chat_body(route))
+            probe(target, target.body(route))
             if target is not nginx_canned:
-                probe(target, chat_body(route, stream=True), stream=True)
+                probe(target, target.body(route, stream=True), stream=True)
 
     by_route = {"pass": [simulator, nginx_proxy, gateway, *peers],
-                "translated": [gateway, *peers]}
+                "translated": [anthropic, gateway, *peers]}
     if "closed" in phases:
         for connections in args.connections:
             for route in ("pass", "translated"):

@@ -1,6 +1,8 @@
 """What the benchmark measures: the upstream and the gateways in front of it, all on loopback.
 
   direct        the provider simulator itself (`gatehouse simulate --latency-ms 0`): the floor
+  direct-anthropic  the same simulator's Anthropic Messages endpoint, asked the Messages request
+                gatehouse sends for a translated call: the floor of the translated rows
   nginx-canned  nginx answering a canned copy of the simulator's reply: the absolute floor
   nginx-proxy   nginx proxy_pass with upstream keep-alive in front of the simulator
   gatehouse     `gatehouse serve` as deployed (supervisor, keyholder, sandboxed front; token
@@ -27,6 +29,8 @@ LITELLM_MASTER_KEY = "sk-bench-master"  # LiteLLM's own client authentication
 PASS_MODEL = "sim-gpt"                  # an OpenAI-kind provider: pass-through
 TRANSLATED_MODEL = "sim-claude"         # an Anthropic-kind provider: OpenAI → Anthropic
 CHAT_PATH = "/v1/chat/completions"
+MESSAGES_PATH = "/v1/messages"
+ANTHROPIC_VERSION = "2023-06-01"
 PROMPTS = {"small": 0, "10KB": 10 * 1024, "100KB": 100 * 1024}   # bytes of the large earlier turn
 
 
@@ -50,12 +54,23 @@ class Target:
     routes: tuple[str, ...]                  # "pass", "translated": the routes it serves
     gateway: Child | None = None             # the process tree whose CPU and memory are measured
     notes: list[str] = field(default_factory=list)
+    dialect: str = "openai"                  # "anthropic": asked Messages requests at MESSAGES_PATH
+
+    @property
+    def path(self) -> str:
+        return MESSAGES_PATH if self.dialect == "anthropic" else CHAT_PATH
 
     def headers(self) -> list[str]:
+        if self.dialect == "anthropic":
+            return [f"x-api-key: {self.authorization}", f"anthropic-version: {ANTHROPIC_VERSION}"]
         return [f"Authorization: {self.authorization}"]
 
+    def body(self, route: str, prompt: str = "small", stream: bool = False) -> bytes:
+        """What this target is asked for a cell: the OpenAI chat request, or its Messages equivalent."""
+        return messages_body(prompt, stream) if self.dialect == "anthropic" else chat_body(route, prompt, stream)
+
     def request(self, body: bytes) -> bytes:
-        return build_request(HOST, self.port, CHAT_PATH, body, self.headers())
+        return build_request(HOST, self.port, self.path, body, self.headers())
 
 
 def free_port() -> int:
@@ -76,6 +91,20 @@ def chat_body(route: str, prompt: str = "small", stream: bool = False) -> bytes:
                      {"role": "assistant", "content": "Noted."}]
     messages.append({"role": "user", "content": "benchmark"})
     body: dict = {"model": model, "messages": messages, "max_tokens": 256}
+    if stream:
+        body["stream"] = True
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def messages_body(prompt: str = "small", stream: bool = False) -> bytes:
+    """The Anthropic Messages request gatehouse sends upstream for `chat_body("translated", …)`:
+    the system message moved to `system`, the same turns, model and `max_tokens`."""
+    chat = json.loads(chat_body("translated", prompt, stream))
+    system = [m["content"] for m in chat["messages"] if m["role"] == "system"]
+    body: dict = {"model": chat["model"], "max_tokens": chat["max_tokens"],
+                  "messages": [m for m in chat["messages"] if m["role"] != "system"]}
+    if system:
+        body["system"] = "\n".join(system)
     if stream:
         body["stream"] = True
     return json.dumps(body, separators=(",", ":")).encode()
@@ -105,7 +134,12 @@ def probe(target: Target, body: bytes, stream: bool = False) -> None:
     text = bytes(response.body).decode(errors="replace")
     if response.status != 200:
         raise RuntimeError(f"{target.name}: HTTP {response.status}: {text[:500]}")
-    if stream:
+    if target.dialect == "anthropic":
+        if stream and "event: message_stop" not in text:
+            raise RuntimeError(f"{target.name}: stream did not end with message_stop: {text[-300:]}")
+        if not stream and not json.loads(text).get("content"):
+            raise RuntimeError(f"{target.name}: not a Messages answer: {text[:500]}")
+    elif stream:
         if "data: [DONE]" not in text:
             raise RuntimeError(f"{target.name}: stream did not end with [DONE]: {text[-300:]}")
     elif not json.loads(text).get("choices"):
@@ -122,6 +156,11 @@ def start_simulator(supervisor: Supervisor, binary: str, reply_words: int) -> Ta
         ready=r"gatehouse simulate listening on http://[\d.]+:(\d+)")
     assert match is not None
     return Target("direct", int(match.group(1)), f"Bearer {PROVIDER_KEY}", ("pass",))
+
+
+def anthropic_floor(simulator: Target) -> Target:
+    """The simulator's Messages endpoint: what a translated call costs with no gateway in between."""
+    return Target("direct-anthropic", simulator.port, PROVIDER_KEY, ("translated",), dialect="anthropic")
 
 
 # --- nginx ----------------------------------------------------------------------------------
