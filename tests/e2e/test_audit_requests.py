@@ -97,6 +97,19 @@ def test_a_request_is_recorded_with_digests_not_text(running, model, mode, provi
     assert PROMPT_TEXT not in json.dumps(records(running["state"])), "prompt text never enters the log"
 
 
+@pytest.mark.parametrize("model,mode,provider", [("text-embedding-3-small", "pass-through", "openai"),
+                                                 ("gemini-embedding", "translate", "gemini")])
+def test_an_embeddings_request_is_recorded_with_the_digests_of_both_bodies(running, model, mode, provider) -> None:
+    body = json.dumps({"model": model, "input": [PROMPT_TEXT, "and a second input"]}).encode()
+    response = post(running, "/v1/embeddings", body, running["token"]["token"])
+    assert response.status_code == 200, response.text
+    fields = record_for(running["state"], "request", response.headers["x-request-id"])["fields"]
+    assert (fields["model"], fields["provider"], fields["mode"], fields["status"]) == (model, provider, mode, 200)
+    assert fields["prompt_tokens"] == response.json()["usage"]["prompt_tokens"]
+    assert fields["prompt_sha256"] == sha256(body)
+    assert fields["completion_sha256"] == sha256(response.content)
+
+
 def test_a_stream_is_recorded_with_the_digest_of_every_byte_sent(running) -> None:
     body = json.dumps({"model": "claude-sonnet", "max_tokens": 64, "stream": True,
                        "messages": [{"role": "user", "content": PROMPT_TEXT}]}).encode()

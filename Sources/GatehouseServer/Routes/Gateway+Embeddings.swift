@@ -47,8 +47,9 @@ extension Gateway {
             let answer = try await readUpstreamBody(upstream)
             let embeddings = try embedder.decodeEmbeddingResponse(answer, deployment: deployment)
             exchange.usage = Usage(promptTokens: embeddings.promptTokens, completionTokens: 0)
-            finish(exchange, status: 200)
             let encoded = OpenAIDialect.encodeEmbeddingResponse(embeddings, model: deployment.publicName, format: embeddingRequest.encodingFormat)
+            exchange.sent(encoded)
+            finish(exchange, status: 200)
             return .json(.ok, encoded, requestID: exchange.id)
         } catch {
             return failure(error, exchange: exchange)
