@@ -335,7 +335,7 @@ def render(bench: Bench, versions: dict[str, str], elapsed: float) -> str:
          "Non-streaming chat completions, `wrk -t min(conn, cores) -c conn`. Added latency and ÷ direct compare "
          "each row with the upstream asked directly in the dialect the gateway speaks to it: pass-through rows "
          "with `direct`, translated rows with `direct-anthropic` (the simulator's Messages endpoint, asked the "
-         "Messages request gatehouse sends); ÷ nginx-proxy is always against the pass-through proxy. "
+         "same request in the Messages format); ÷ nginx-proxy is always against the pass-through proxy. "
          "CPU is the gateway's own (user + system, every process of it), not the upstream's.", r.closed_table()),
         (f"Fixed rate: latency at {args.rate} req/s",
          "Open loop (`bench/loadgen.py rate`): requests leave on a fixed schedule whether or not earlier ones "
@@ -369,8 +369,8 @@ def render(bench: Bench, versions: dict[str, str], elapsed: float) -> str:
             "- Upstream: `gatehouse simulate --latency-ms 0 --reply-words N` for every target, so direct, nginx "
             "proxy, gatehouse and LiteLLM share one upstream; `nginx-canned` is nginx returning a copy of the "
             "simulator's reply, the absolute floor. `direct-anthropic` is the same simulator's `/v1/messages`, "
-            "asked the Messages request gatehouse sends upstream for a translated call: the floor of the "
-            "translated rows (the simulator's two endpoints do not cost the same, so translated rows compared "
+            "asked the translated request in the Messages format (system prompt, turns, model, max_tokens): the "
+            "floor of the translated rows (the simulator's two endpoints do not cost the same, so translated rows compared "
             "with the OpenAI endpoint would misstate what the gateway adds).",
             "- nginx proxy: `proxy_pass` to an `upstream` block with `keepalive 64`, `proxy_http_version 1.1`, "
             "`proxy_set_header Connection \"\"`, `proxy_buffering off`, `worker_processes auto`, access log off.",

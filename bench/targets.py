@@ -1,8 +1,8 @@
 """What the benchmark measures: the upstream and the gateways in front of it, all on loopback.
 
   direct        the provider simulator itself (`gatehouse simulate --latency-ms 0`): the floor
-  direct-anthropic  the same simulator's Anthropic Messages endpoint, asked the Messages request
-                gatehouse sends for a translated call: the floor of the translated rows
+  direct-anthropic  the same simulator's Anthropic Messages endpoint, asked the translated request in
+                the Messages format: the floor of the translated rows
   nginx-canned  nginx answering a canned copy of the simulator's reply: the absolute floor
   nginx-proxy   nginx proxy_pass with upstream keep-alive in front of the simulator
   gatehouse     `gatehouse serve` as deployed (supervisor, keyholder, sandboxed front; token
@@ -97,8 +97,8 @@ def chat_body(route: str, prompt: str = "small", stream: bool = False) -> bytes:
 
 
 def messages_body(prompt: str = "small", stream: bool = False) -> bytes:
-    """The Anthropic Messages request gatehouse sends upstream for `chat_body("translated", …)`:
-    the system message moved to `system`, the same turns, model and `max_tokens`."""
+    """`chat_body("translated", …)` in the Messages format, as a caller of Anthropic would send it: the
+    system message moved to `system`, the same turns (text as strings), model and `max_tokens`."""
     chat = json.loads(chat_body("translated", prompt, stream))
     system = [m["content"] for m in chat["messages"] if m["role"] == "system"]
     body: dict = {"model": chat["model"], "max_tokens": chat["max_tokens"],
