@@ -123,7 +123,7 @@ let package = Package(
         .testTarget(name: "GatehouseProvidersTests", dependencies: ["GatehouseProviders", "GatehouseCore"]),
         .testTarget(
             name: "GatehouseLinkTests",
-            dependencies: ["GatehouseLink", "GatehouseCore", "GatehouseSecurity", .product(name: "NIOEmbedded", package: "swift-nio")]
+            dependencies: ["GatehouseLink", "GatehouseCore", "GatehouseSecurity", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .testTarget(
             name: "GatehouseServerTests",

@@ -57,8 +57,6 @@ public struct KeyholderServer: Sendable {
                 .serverChannelOption(.backlog, value: 256)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LinkFrameDecoder()))
-                        try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(LinkFrameEncoder()))
                         try channel.pipeline.syncOperations.addHandler(LinkServerHandler(server: self, open: open))
                     }
                 }

@@ -13,8 +13,8 @@ import Synchronization
 /// otherwise. If the front closes the connection mid-answer, the upstream request is
 /// cancelled. Any frame out of turn closes the connection.
 final class LinkServerHandler: ChannelInboundHandler, EgressAnswerSink {
-    typealias InboundIn = LinkFrame
-    typealias OutboundOut = LinkFrame
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     private enum State {
         case checkingPeer
@@ -31,6 +31,7 @@ final class LinkServerHandler: ChannelInboundHandler, EgressAnswerSink {
     private let server: KeyholderServer
     private let open: OpenConnections
     private var state = State.checkingPeer
+    private var reader = LinkFrameReader()
     /// Frames that arrived before the peer check finished, replayed after it.
     private var early: [LinkFrame] = []
     private var context: ChannelHandlerContext?
@@ -76,7 +77,14 @@ final class LinkServerHandler: ChannelInboundHandler, EgressAnswerSink {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        receive(unwrapInboundIn(data))
+        reader.append(unwrapInboundIn(data))
+        do {
+            // Stops once a frame closed the connection (out of turn, refused).
+            while context.channel.isActive, let frame = try reader.next() { receive(frame) }
+        } catch {
+            server.logger.debug("keyholder link sent an invalid frame")
+            closeNow()
+        }
     }
 
     private func receive(_ frame: LinkFrame) {
@@ -173,7 +181,9 @@ final class LinkServerHandler: ChannelInboundHandler, EgressAnswerSink {
         // Never held back: the chunks of one upstream read are flushed together at its end
         // (``answerFlush()``); the upstream is read again once they are written.
         unflushed = true
-        return context.write(wrapOutboundOut(.responseBody(chunk)))
+        let written = context.eventLoop.makePromise(of: Void.self)
+        context.writeLinkFrame(.responseBody(chunk), flush: false, promise: written)
+        return written.futureResult
     }
 
     func answerFlush() {
@@ -187,8 +197,9 @@ final class LinkServerHandler: ChannelInboundHandler, EgressAnswerSink {
         state = .idle
         unflushed = false
         call = nil
-        writeGathered()
-        write(.responseEnd, flush: true)
+        var frames = gatheredFrames()
+        frames.append(.responseEnd)
+        context?.writeLinkFrames(&frames, flush: true)
     }
 
     func answerFailed(_ error: GatewayError) {
@@ -196,32 +207,34 @@ final class LinkServerHandler: ChannelInboundHandler, EgressAnswerSink {
         state = .idle
         unflushed = false
         call = nil
-        writeGathered()
-        write(.failure(LinkMessages.encodeFailure(error)), flush: true)
+        var frames = gatheredFrames()
+        frames.append(.failure(LinkMessages.encodeFailure(error)))
+        context?.writeLinkFrames(&frames, flush: true)
     }
 
-    /// Writes (without flushing) what was held back of a non-streamed answer, the body in
-    /// frames of at most ``KeyholderLink/chunkSize`` (the decoder refuses larger frames).
-    private func writeGathered() {
-        if let head = gatheredHead {
-            write(.responseHead(head), flush: false)
-            while gatheredBody.readableBytes > 0,
-                let slice = gatheredBody.readSlice(length: min(KeyholderLink.chunkSize, gatheredBody.readableBytes))
-            {
-                write(.responseBody(slice), flush: false)
-            }
+    /// What was held back of a non-streamed answer, encoded to be written with its end: the
+    /// head, and the body in frames of at most ``KeyholderLink/chunkSize`` (the reader refuses
+    /// larger frames). Empty for a stream.
+    private func gatheredFrames() -> LinkFrameWriter {
+        defer {
+            gatheredHead = nil
+            gatheredBody = ByteBuffer()
         }
-        gatheredHead = nil
-        gatheredBody = ByteBuffer()
+        guard let head = gatheredHead else { return LinkFrameWriter(capacity: 64) }
+        let bodySize = gatheredBody.readableBytes
+        var frames = LinkFrameWriter(
+            capacity: 15 + head.readableBytes + (bodySize <= LinkFrameWriter.copyLimit ? bodySize : 0) + 256)
+        frames.append(.responseHead(head))
+        while gatheredBody.readableBytes > 0,
+            let slice = gatheredBody.readSlice(length: min(KeyholderLink.chunkSize, gatheredBody.readableBytes))
+        {
+            frames.append(.responseBody(slice))
+        }
+        return frames
     }
 
     private func write(_ frame: LinkFrame, flush: Bool) {
-        guard let context else { return }
-        if flush {
-            context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
-        } else {
-            context.write(wrapOutboundOut(frame), promise: nil)
-        }
+        context?.writeLinkFrame(frame, flush: flush)
     }
 
     // MARK: Closing

@@ -49,8 +49,6 @@ public final class KeyholderLink: EgressTransport, Sendable {
                 .connect(to: address) { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let handler = LinkClientHandler()
-                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LinkFrameDecoder()))
-                        try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(LinkFrameEncoder()))
                         try channel.pipeline.syncOperations.addHandler(handler)
                         return (channel, NIOLoopBound(handler, eventLoop: channel.eventLoop))
                     }

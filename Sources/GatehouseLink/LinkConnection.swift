@@ -72,16 +72,21 @@ final class LinkConnection: Sendable {
     /// (its body read to the end before this returns); a stream's body follows chunk by chunk.
     func send(_ request: EgressRequest, maxBufferedBytes: Int) async throws -> EgressResponse {
         let exchange = Exchange(connection: self, buffered: !request.isStreaming, limit: maxBufferedBytes)
-        var frames: [LinkFrame] = [.requestHead(LinkMessages.encodeRequestHead(request))]
+        // Head, body and end in one buffer (a large body follows its header as a buffer of its own).
+        let head = LinkMessages.encodeRequestHead(request)
+        let bodySize = request.body?.readableBytes ?? 0
+        var writer = LinkFrameWriter(
+            capacity: 15 + head.readableBytes + (bodySize <= LinkFrameWriter.copyLimit ? bodySize : 0))
+        writer.append(.requestHead(head))
         if var payload = request.body {
             while payload.readableBytes > 0,
                 let slice = payload.readSlice(length: min(KeyholderLink.chunkSize, payload.readableBytes))
             {
-                frames.append(.requestBody(slice))
+                writer.append(.requestBody(slice))
             }
         }
-        frames.append(.requestEnd)
-        let outbound = frames
+        writer.append(.requestEnd)
+        let outbound = writer
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (head: CheckedContinuation<EgressResponse, any Error>) in
                 exchange.head = head
@@ -113,9 +118,9 @@ final class LinkConnection: Sendable {
 /// The front's end of one link connection, on its event loop: writes requests, routes
 /// the keyholder's frames to the exchange waiting for them.
 final class LinkClientHandler: ChannelDuplexHandler {
-    typealias InboundIn = LinkFrame
-    typealias OutboundIn = LinkFrame
-    typealias OutboundOut = LinkFrame
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     private enum Waiting {
         case nothing
@@ -130,6 +135,7 @@ final class LinkClientHandler: ChannelDuplexHandler {
     }
 
     private var waiting = Waiting.nothing
+    private var reader = LinkFrameReader()
     /// A read was held back: the stream's reader has not taken enough of what arrived.
     private var readHeld = false
     /// Stream chunks of the current read, handed to the reader together when the read ends.
@@ -171,7 +177,7 @@ final class LinkClientHandler: ChannelDuplexHandler {
         }
         let promise = context.eventLoop.makePromise(of: LinkFrame.self)
         waiting = .reply(promise, releasing: releasing)
-        context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
+        context.writeLinkFrame(frame, flush: true)
         // A keyholder that accepted the connection but does not answer (stopped, stuck) must not hold the caller.
         let timeout = context.eventLoop.scheduleTask(in: Self.replyTimeout) { [weak self] in
             guard let self, case .reply(let pending, _) = self.waiting, pending.futureResult === promise.futureResult else { return }
@@ -182,18 +188,27 @@ final class LinkClientHandler: ChannelDuplexHandler {
         return promise.futureResult
     }
 
-    func start(_ exchange: Exchange, frames: [LinkFrame]) {
+    func start(_ exchange: Exchange, frames: LinkFrameWriter) {
         guard let context, context.channel.isActive, case .nothing = waiting else {
             exchange.fail(KeyholderLink.unavailable)
             return
         }
         waiting = .head(exchange)
-        for frame in frames { context.write(wrapOutboundOut(frame), promise: nil) }
-        context.flush()
+        var frames = frames
+        context.writeLinkFrames(&frames, flush: true)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = unwrapInboundIn(data)
+        reader.append(unwrapInboundIn(data))
+        do {
+            // Stops once a frame closed the connection (a violation, an oversized answer).
+            while context.channel.isActive, let frame = try reader.next() { receive(frame, context: context) }
+        } catch {
+            violation(context)
+        }
+    }
+
+    private func receive(_ frame: LinkFrame, context: ChannelHandlerContext) {
         switch (waiting, frame) {
         case (.reply(let promise, let releasing), _):
             waiting = .nothing

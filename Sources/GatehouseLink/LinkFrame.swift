@@ -36,79 +36,158 @@ public enum LinkFrame: Sendable, Equatable {
 
     /// Frames larger than this are refused by both sides.
     public static let maxPayload = 16 << 20
+
+    /// The bytes the frame takes in a ``LinkFrameWriter``'s buffer: its header, and its
+    /// payload unless that is written as a buffer of its own.
+    public var encodedSize: Int {
+        let size: Int
+        switch self {
+        case .hello(let secret): size = secret.count
+        case .requestHead(let payload), .requestBody(let payload), .responseHead(let payload), .responseBody(let payload),
+            .failure(let payload), .records(let payload), .recordsAccepted(let payload), .metricsReport(let payload):
+            size = payload.readableBytes
+        case .helloAccepted, .requestEnd, .responseEnd, .metricsRequest: size = 0
+        }
+        return 5 + (size <= LinkFrameWriter.copyLimit ? size : 0)
+    }
 }
 
-/// Decodes link frames; refuses unknown types and oversized frames.
-public struct LinkFrameDecoder: ByteToMessageDecoder {
-    public typealias InboundOut = LinkFrame
-
+/// Reads link frames from a connection's bytes as they arrive.
+///
+/// Both ends' handlers use it on the buffers their socket reads, instead of NIO's generic
+/// `ByteToMessageHandler`: a read's frames are taken in one loop, and each payload is a slice
+/// of the bytes read, not a copy. Unknown types and oversized frames are refused.
+public struct LinkFrameReader: Sendable {
     public struct InvalidFrame: Error {}
 
+    /// Bytes read and not yet taken as frames.
+    private var pending = ByteBuffer()
+
     public init() {}
 
-    public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self) else { return .needMoreData }
-        guard length >= 1, length <= LinkFrame.maxPayload + 1 else { throw InvalidFrame() }
-        guard buffer.readableBytes >= 4 + Int(length) else { return .needMoreData }
-        buffer.moveReaderIndex(forwardBy: 4)
-        guard let typeByte = buffer.readInteger(as: UInt8.self), let kind = LinkFrame.Kind(rawValue: typeByte),
-            let payload = buffer.readSlice(length: Int(length) - 1)
-        else { throw InvalidFrame() }
-        let frame: LinkFrame
-        switch kind {
-        case .hello: frame = .hello(secret: Array(payload.readableBytesView))
-        case .helloAccepted: frame = .helloAccepted
-        case .requestHead: frame = .requestHead(payload)
-        case .requestBody: frame = .requestBody(payload)
-        case .requestEnd: frame = .requestEnd
-        case .responseHead: frame = .responseHead(payload)
-        case .responseBody: frame = .responseBody(payload)
-        case .responseEnd: frame = .responseEnd
-        case .failure: frame = .failure(payload)
-        case .records: frame = .records(payload)
-        case .recordsAccepted: frame = .recordsAccepted(payload)
-        case .metricsRequest: frame = .metricsRequest
-        case .metricsReport: frame = .metricsReport(payload)
+    /// Adds the bytes of one read.
+    public mutating func append(_ bytes: ByteBuffer) {
+        if pending.readableBytes == 0 {
+            pending = bytes
+        } else {
+            var bytes = bytes
+            pending.writeBuffer(&bytes)
         }
-        context.fireChannelRead(wrapInboundOut(frame))
-        return .continue
     }
 
-    public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws
-        -> DecodingState
-    {
-        while try decode(context: context, buffer: &buffer) == .continue {}
-        return .needMoreData
+    /// The next complete frame, or nil until more bytes arrive.
+    public mutating func next() throws -> LinkFrame? {
+        guard let length = pending.getInteger(at: pending.readerIndex, as: UInt32.self) else { return nil }
+        guard length >= 1, length <= LinkFrame.maxPayload + 1 else { throw InvalidFrame() }
+        guard pending.readableBytes >= 4 + Int(length) else { return nil }
+        pending.moveReaderIndex(forwardBy: 4)
+        guard let typeByte = pending.readInteger(as: UInt8.self), let kind = LinkFrame.Kind(rawValue: typeByte),
+            let payload = pending.readSlice(length: Int(length) - 1)
+        else { throw InvalidFrame() }
+        // An emptied buffer is let go: an idle connection holds no read's storage.
+        if pending.readableBytes == 0 { pending = ByteBuffer() }
+        switch kind {
+        case .hello: return .hello(secret: Array(payload.readableBytesView))
+        case .helloAccepted: return .helloAccepted
+        case .requestHead: return .requestHead(payload)
+        case .requestBody: return .requestBody(payload)
+        case .requestEnd: return .requestEnd
+        case .responseHead: return .responseHead(payload)
+        case .responseBody: return .responseBody(payload)
+        case .responseEnd: return .responseEnd
+        case .failure: return .failure(payload)
+        case .records: return .records(payload)
+        case .recordsAccepted: return .recordsAccepted(payload)
+        case .metricsRequest: return .metricsRequest
+        case .metricsReport: return .metricsReport(payload)
+        }
     }
 }
 
-/// Encodes link frames.
-public struct LinkFrameEncoder: MessageToByteEncoder {
-    public typealias OutboundIn = LinkFrame
+/// Link frames encoded for one write: consecutive frames share a buffer, so a request's
+/// head, body and end reach the socket as one write; a payload larger than
+/// ``copyLimit`` is passed on as its own buffer (a gathering write, not a copy).
+public struct LinkFrameWriter: Sendable {
+    /// Payloads up to this size are copied in beside their frame header.
+    public static let copyLimit = 16 << 10
 
-    public init() {}
+    private var buffers: [ByteBuffer] = []
+    private var current: ByteBuffer
 
-    public func encode(data: LinkFrame, out: inout ByteBuffer) throws {
-        func write(_ kind: LinkFrame.Kind, _ payload: ByteBuffer?) {
-            out.writeInteger(UInt32(1 + (payload?.readableBytes ?? 0)))
-            out.writeInteger(kind.rawValue)
-            if var payload { out.writeBuffer(&payload) }
+    /// `capacity`: the bytes the frames to come will take (``LinkFrame/encodedSize``), so
+    /// the buffer is allocated once.
+    public init(capacity: Int = 0) {
+        current = capacity > 0 ? ByteBufferAllocator().buffer(capacity: capacity) : ByteBuffer()
+    }
+
+    public mutating func append(_ frame: LinkFrame) {
+        switch frame {
+        case .hello(let secret): append(.hello, ByteBuffer(bytes: secret))
+        case .helloAccepted: append(.helloAccepted, nil)
+        case .requestHead(let payload): append(.requestHead, payload)
+        case .requestBody(let payload): append(.requestBody, payload)
+        case .requestEnd: append(.requestEnd, nil)
+        case .responseHead(let payload): append(.responseHead, payload)
+        case .responseBody(let payload): append(.responseBody, payload)
+        case .responseEnd: append(.responseEnd, nil)
+        case .failure(let payload): append(.failure, payload)
+        case .records(let payload): append(.records, payload)
+        case .recordsAccepted(let payload): append(.recordsAccepted, payload)
+        case .metricsRequest: append(.metricsRequest, nil)
+        case .metricsReport(let payload): append(.metricsReport, payload)
         }
-        switch data {
-        case .hello(let secret): write(.hello, ByteBuffer(bytes: secret))
-        case .helloAccepted: write(.helloAccepted, nil)
-        case .requestHead(let payload): write(.requestHead, payload)
-        case .requestBody(let payload): write(.requestBody, payload)
-        case .requestEnd: write(.requestEnd, nil)
-        case .responseHead(let payload): write(.responseHead, payload)
-        case .responseBody(let payload): write(.responseBody, payload)
-        case .responseEnd: write(.responseEnd, nil)
-        case .failure(let payload): write(.failure, payload)
-        case .records(let payload): write(.records, payload)
-        case .recordsAccepted(let payload): write(.recordsAccepted, payload)
-        case .metricsRequest: write(.metricsRequest, nil)
-        case .metricsReport(let payload): write(.metricsReport, payload)
+    }
+
+    private mutating func append(_ kind: LinkFrame.Kind, _ payload: ByteBuffer?) {
+        let size = payload?.readableBytes ?? 0
+        current.writeInteger(UInt32(1 + size))
+        current.writeInteger(kind.rawValue)
+        guard var payload, size > 0 else { return }
+        if size <= Self.copyLimit {
+            current.writeBuffer(&payload)
+        } else {
+            buffers.append(current)
+            buffers.append(payload)
+            current = ByteBuffer()
         }
+    }
+
+    /// The encoded frames, in order, as buffers to write.
+    public mutating func take() -> [ByteBuffer] {
+        if current.readableBytes > 0 { buffers.append(current) }
+        defer {
+            buffers = []
+            current = ByteBuffer()
+        }
+        return buffers
+    }
+
+    /// The wire form of `frames`, in one buffer.
+    public static func encode(_ frames: [LinkFrame]) -> ByteBuffer {
+        var writer = LinkFrameWriter()
+        for frame in frames { writer.append(frame) }
+        var out = ByteBuffer()
+        for var buffer in writer.take() { out.writeBuffer(&buffer) }
+        return out
+    }
+}
+
+extension ChannelHandlerContext {
+    /// Writes encoded link frames; the last write carries `promise`, and `flush` follows it.
+    public func writeLinkFrames(_ writer: inout LinkFrameWriter, flush: Bool, promise: EventLoopPromise<Void>? = nil) {
+        let buffers = writer.take()
+        for (index, buffer) in buffers.enumerated() {
+            write(NIOAny(buffer), promise: index == buffers.count - 1 ? promise : nil)
+        }
+        if buffers.isEmpty { promise?.succeed() }
+        if flush { self.flush() }
+    }
+
+    /// Writes one link frame.
+    public func writeLinkFrame(_ frame: LinkFrame, flush: Bool, promise: EventLoopPromise<Void>? = nil) {
+        var writer = LinkFrameWriter(capacity: frame.encodedSize)
+        writer.append(frame)
+        writeLinkFrames(&writer, flush: flush, promise: promise)
     }
 }
 

@@ -2,20 +2,22 @@ import GatehouseCore
 import GatehouseLink
 import GatehouseSecurity
 import NIOCore
-import NIOEmbedded
 import Testing
 
 @Suite("Link frames and forwarded records")
 struct LinkTests {
-    func roundTrip(_ frames: [LinkFrame]) throws -> [LinkFrame] {
-        let channel = EmbeddedChannel()
-        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LinkFrameDecoder()))
-        try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(LinkFrameEncoder()))
-        for frame in frames { try channel.writeOutbound(frame) }
+    /// Frames through a writer and back through a reader fed `step` bytes per read.
+    func roundTrip(_ frames: [LinkFrame], step: Int = .max) throws -> [LinkFrame] {
+        var writer = LinkFrameWriter()
+        for frame in frames { writer.append(frame) }
+        var wire = ByteBuffer()
+        for var buffer in writer.take() { wire.writeBuffer(&buffer) }
+        #expect(wire == LinkFrameWriter.encode(frames))
+        var reader = LinkFrameReader()
         var decoded: [LinkFrame] = []
-        while let bytes = try channel.readOutbound(as: ByteBuffer.self) {
-            try channel.writeInbound(bytes)
-            while let frame = try channel.readInbound(as: LinkFrame.self) { decoded.append(frame) }
+        while wire.readableBytes > 0 {
+            reader.append(wire.readSlice(length: min(step, wire.readableBytes))!)
+            while let frame = try reader.next() { decoded.append(frame) }
         }
         return decoded
     }
@@ -27,6 +29,35 @@ struct LinkTests {
             .metricsRequest, .metricsReport(ByteBuffer(string: "x 1\n")),
         ]
         #expect(try roundTrip(frames) == frames)
+    }
+
+    @Test("an exchange's frames survive any split into reads; a large payload is written as its own buffer")
+    func splitReads() throws {
+        let large = ByteBuffer(repeating: 0x61, count: LinkFrameWriter.copyLimit + 1)
+        let frames: [LinkFrame] = [
+            .requestHead(ByteBuffer(string: "head")), .requestBody(large), .requestBody(ByteBuffer(string: "{}")),
+            .requestEnd, .responseHead(ByteBuffer(string: "h")), .responseBody(ByteBuffer()), .responseEnd,
+            .failure(ByteBuffer(string: "{\"kind\":\"x\"}")),
+        ]
+        for step in [1, 2, 3, 5, 7, 4096, .max] { #expect(try roundTrip(frames, step: step) == frames) }
+        var writer = LinkFrameWriter()
+        for frame in frames { writer.append(frame) }
+        let buffers = writer.take()
+        #expect(buffers.count == 3)
+        #expect(buffers[1] == large)
+        #expect(writer.take().isEmpty)
+    }
+
+    @Test("unknown types, empty frames and oversized lengths are refused")
+    func invalidFrames() throws {
+        for bytes: [UInt8] in [[0, 0, 0, 1, 0x7F], [0, 0, 0, 0], [0xFF, 0, 0, 0, 0x10]] {
+            var reader = LinkFrameReader()
+            reader.append(ByteBuffer(bytes: bytes))
+            #expect(throws: LinkFrameReader.InvalidFrame.self) { try reader.next() }
+        }
+        var partial = LinkFrameReader()
+        partial.append(ByteBuffer(bytes: [0, 0, 0, 9, 0x11, 1, 2]))
+        #expect(try partial.next() == nil)
     }
 
     @Test("records keep their kinds and typed fields; a malformed payload is refused whole")
