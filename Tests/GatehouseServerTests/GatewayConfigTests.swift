@@ -33,6 +33,12 @@ struct GatewayConfigTests {
             "server: {scheduler_slice_us: 0}\n" + validYAML.split(separator: "\n").dropFirst().joined(separator: "\n"),
             file: "g.yaml", environment: [:])
         #expect(kernelDefault.schedulerSliceMicroseconds == 0)
+        let longest = String(repeating: "z", count: 64)
+        let names = try GatewayConfig.parse(
+            "providers: {\(longest): {kind: openai, key: A.b_c-9}, 0-x.Y_z: {kind: anthropic}}\n"
+                + "models: [{name: m, provider: \(longest)}, {name: n, provider: 0-x.Y_z}]", file: "g.yaml", environment: [:])
+        #expect(Set(names.providers.map(\.name)) == [longest, "0-x.Y_z"])
+        #expect(names.providers.first { $0.name == longest }?.keyName == "A.b_c-9")
     }
 
     @Test("names the file, the key and the problem", arguments: [
@@ -50,6 +56,14 @@ struct GatewayConfigTests {
         ("prividers: {}", "prividers"),
         ("providers: {a: {kind: openai-compatible, base_url: 'http://h/v1', ca_file: /ca.pem}}\nmodels: [{name: m, provider: a}]", "providers.a.ca_file"),
         ("providers: {a: {kind: openai, ca_file: ca.pem}}\nmodels: [{name: m, provider: a}]", "providers.a.ca_file"),
+        ("providers: {'-a': {kind: openai}}\nmodels: [{name: m, provider: '-a'}]", "providers.-a"),
+        ("providers: {'a b': {kind: openai}}\nmodels: [{name: m, provider: 'a b'}]", "providers.a b"),
+        ("providers: {'é': {kind: openai}}\nmodels: [{name: m, provider: 'é'}]", "providers.é"),
+        ("providers: {'a\u{301}': {kind: openai}}\nmodels: [{name: m, provider: a}]", "providers.a\u{301}"),
+        ("providers: {\(String(repeating: "a", count: 65)): {kind: openai}}\nmodels: [{name: m, provider: a}]",
+         "providers.\(String(repeating: "a", count: 65))"),
+        ("providers: {a: {kind: openai, key: 'key/../x'}}\nmodels: [{name: m, provider: a}]", "providers.a.key"),
+        ("providers: {a: {kind: openai, key: '_k'}}\nmodels: [{name: m, provider: a}]", "providers.a.key"),
     ])
     func invalid(yaml: String, key: String) {
         #expect {
