@@ -221,9 +221,7 @@ final class LinkServerHandler: ChannelInboundHandler, EgressAnswerSink {
             gatheredBody = ByteBuffer()
         }
         guard let head = gatheredHead else { return LinkFrameWriter(capacity: 64) }
-        let bodySize = gatheredBody.readableBytes
-        var frames = LinkFrameWriter(
-            capacity: 15 + head.readableBytes + (bodySize <= LinkFrameWriter.copyLimit ? bodySize : 0) + 256)
+        var frames = LinkFrameWriter(capacity: LinkFrameWriter.capacity(head: head, bodySize: gatheredBody.readableBytes))
         frames.append(.responseHead(head))
         while gatheredBody.readableBytes > 0,
             let slice = gatheredBody.readSlice(length: min(KeyholderLink.chunkSize, gatheredBody.readableBytes))

@@ -74,9 +74,7 @@ final class LinkConnection: Sendable {
         let exchange = Exchange(connection: self, buffered: !request.isStreaming, limit: maxBufferedBytes)
         // Head, body and end in one buffer (a large body follows its header as a buffer of its own).
         let head = LinkMessages.encodeRequestHead(request)
-        let bodySize = request.body?.readableBytes ?? 0
-        var writer = LinkFrameWriter(
-            capacity: 15 + head.readableBytes + (bodySize <= LinkFrameWriter.copyLimit ? bodySize : 0))
+        var writer = LinkFrameWriter(capacity: LinkFrameWriter.capacity(head: head, bodySize: request.body?.readableBytes ?? 0))
         writer.append(.requestHead(head))
         if var payload = request.body {
             while payload.readableBytes > 0,

@@ -37,18 +37,23 @@ public enum LinkFrame: Sendable, Equatable {
     /// Frames larger than this are refused by both sides.
     public static let maxPayload = 16 << 20
 
-    /// The bytes the frame takes in a ``LinkFrameWriter``'s buffer: its header, and its
-    /// payload unless that is written as a buffer of its own.
-    public var encodedSize: Int {
-        let size: Int
+    /// The frame's type and payload, as written on the wire.
+    var wire: (kind: Kind, payload: ByteBuffer?) {
         switch self {
-        case .hello(let secret): size = secret.count
-        case .requestHead(let payload), .requestBody(let payload), .responseHead(let payload), .responseBody(let payload),
-            .failure(let payload), .records(let payload), .recordsAccepted(let payload), .metricsReport(let payload):
-            size = payload.readableBytes
-        case .helloAccepted, .requestEnd, .responseEnd, .metricsRequest: size = 0
+        case .hello(let secret): (.hello, ByteBuffer(bytes: secret))
+        case .helloAccepted: (.helloAccepted, nil)
+        case .requestHead(let payload): (.requestHead, payload)
+        case .requestBody(let payload): (.requestBody, payload)
+        case .requestEnd: (.requestEnd, nil)
+        case .responseHead(let payload): (.responseHead, payload)
+        case .responseBody(let payload): (.responseBody, payload)
+        case .responseEnd: (.responseEnd, nil)
+        case .failure(let payload): (.failure, payload)
+        case .records(let payload): (.records, payload)
+        case .recordsAccepted(let payload): (.recordsAccepted, payload)
+        case .metricsRequest: (.metricsRequest, nil)
+        case .metricsReport(let payload): (.metricsReport, payload)
         }
-        return 5 + (size <= LinkFrameWriter.copyLimit ? size : 0)
     }
 }
 
@@ -114,31 +119,23 @@ public struct LinkFrameWriter: Sendable {
     private var buffers: [ByteBuffer] = []
     private var current: ByteBuffer
 
-    /// `capacity`: the bytes the frames to come will take (``LinkFrame/encodedSize``), so
-    /// the buffer is allocated once.
+    /// `capacity`: the bytes the frames to come will take in the shared buffer (headers of 5
+    /// bytes, and payloads up to ``copyLimit``), so the buffer is allocated once.
     public init(capacity: Int = 0) {
         current = capacity > 0 ? ByteBufferAllocator().buffer(capacity: capacity) : ByteBuffer()
     }
 
-    public mutating func append(_ frame: LinkFrame) {
-        switch frame {
-        case .hello(let secret): append(.hello, ByteBuffer(bytes: secret))
-        case .helloAccepted: append(.helloAccepted, nil)
-        case .requestHead(let payload): append(.requestHead, payload)
-        case .requestBody(let payload): append(.requestBody, payload)
-        case .requestEnd: append(.requestEnd, nil)
-        case .responseHead(let payload): append(.responseHead, payload)
-        case .responseBody(let payload): append(.responseBody, payload)
-        case .responseEnd: append(.responseEnd, nil)
-        case .failure(let payload): append(.failure, payload)
-        case .records(let payload): append(.records, payload)
-        case .recordsAccepted(let payload): append(.recordsAccepted, payload)
-        case .metricsRequest: append(.metricsRequest, nil)
-        case .metricsReport(let payload): append(.metricsReport, payload)
-        }
+    /// The capacity for a head, a body of `bodySize` bytes and one closing frame (end or
+    /// failure; a failure's payload may grow the buffer).
+    public static func capacity(head: ByteBuffer, bodySize: Int) -> Int {
+        3 * 5 + head.readableBytes + copied(bodySize)
     }
 
-    private mutating func append(_ kind: LinkFrame.Kind, _ payload: ByteBuffer?) {
+    /// The bytes of a payload of `size` that go into the shared buffer.
+    static func copied(_ size: Int) -> Int { size <= copyLimit ? size : 0 }
+
+    public mutating func append(_ frame: LinkFrame) {
+        let (kind, payload) = frame.wire
         let size = payload?.readableBytes ?? 0
         current.writeInteger(UInt32(1 + size))
         current.writeInteger(kind.rawValue)
@@ -185,7 +182,7 @@ extension ChannelHandlerContext {
 
     /// Writes one link frame.
     public func writeLinkFrame(_ frame: LinkFrame, flush: Bool, promise: EventLoopPromise<Void>? = nil) {
-        var writer = LinkFrameWriter(capacity: frame.encodedSize)
+        var writer = LinkFrameWriter(capacity: 5 + LinkFrameWriter.copied(frame.wire.payload?.readableBytes ?? 0))
         writer.append(frame)
         writeLinkFrames(&writer, flush: flush, promise: promise)
     }

@@ -1,5 +1,6 @@
 import Foundation
 import GatehouseCore
+import GatehouseSecurity
 import Yams
 
 /// The operator's configuration: listener, limits, providers and models.
@@ -128,24 +129,6 @@ public struct GatewayConfig: Sendable {
             return output + rest
         }
 
-        /// A provider's or a sealed key's name: an ASCII letter or digit, then up to 63 letters,
-        /// digits, '.', '_' or '-'. (A byte check, not a `Regex`: compiling one at start-up paged
-        /// in about 0.8 MB more of the regex libraries in each process that reads the config.)
-        static func isValidName(_ name: String) -> Bool {
-            func isAlphanumeric(_ byte: UInt8) -> Bool {
-                switch byte {
-                case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-                    return true
-                default: return false
-                }
-            }
-            let bytes = name.utf8
-            guard let first = bytes.first, bytes.count <= 64, isAlphanumeric(first) else { return false }
-            return bytes.allSatisfy {
-                isAlphanumeric($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-")
-            }
-        }
-
         mutating func read(_ root: Any?) throws -> GatewayConfig {
             var config = GatewayConfig()
             guard let root else { return config }
@@ -170,7 +153,7 @@ public struct GatewayConfig: Sendable {
             }
             for name in providerMap.keys.sorted() {
                 let key = "providers.\(name)"
-                guard Self.isValidName(name) else {
+                guard SealedKeyStore.isValidName(name) else {
                     throw fail(key, "is not a valid provider name (letters, digits, '.', '_', '-')")
                 }
                 let settings = try mapping(providerMap[name], key, allowed: ["kind", "base_url", "key", "ca_file"])
@@ -187,7 +170,7 @@ public struct GatewayConfig: Sendable {
                     throw fail("\(key).base_url", "'\(baseURL)' must be an absolute http(s) URL with a host and no query, fragment or user info")
                 }
                 let keyName = try string(settings["key"], "\(key).key")
-                if let keyName, !Self.isValidName(keyName) {
+                if let keyName, !SealedKeyStore.isValidName(keyName) {
                     throw fail("\(key).key", "must name a sealed key (see `gatehouse keys list`), not contain one")
                 }
                 let caFile = try string(settings["ca_file"], "\(key).ca_file")
