@@ -41,6 +41,30 @@ struct GatewayConfigTests {
         #expect(names.providers.first { $0.name == longest }?.keyName == "A.b_c-9")
     }
 
+    @Test("types plain scalars without the regex resolver: nulls, integers, and everything else as text")
+    func scalars() throws {
+        let providers = "providers: {a: {kind: openai, key: ~}}\n"
+        let typed = try GatewayConfig.parse(
+            "server: {port: 0x1F90, max_body_bytes: 1_048_576, scheduler_slice_us: '250', host: null}\n" + providers
+                + "models: [{name: 'true', provider: a, model: yes}, {name: 3.5, provider: a, model: 2026-12-04}, "
+                + "{name: '42', provider: a, model: 42, default_max_tokens: +0b1000}]",
+            file: "g.yaml", environment: [:])
+        #expect(typed.port == 8080)
+        #expect(typed.maxBodyBytes == 1_048_576)
+        #expect(typed.schedulerSliceMicroseconds == 250)
+        #expect(typed.host == nil)
+        #expect(typed.providers.first?.keyName == nil)
+        #expect(typed.models.map(\.publicName) == ["true", "3.5", "42"])
+        #expect(typed.models.map(\.upstreamModel) == ["yes", "2026-12-04", "42"])
+        #expect(typed.models.map(\.defaultMaxTokens) == [4096, 4096, 8])
+        // Anchors and aliases still resolve; an empty value is no value.
+        let aliased = try GatewayConfig.parse(
+            "server:\n  port:\nproviders:\n  a: &base {kind: openai}\n  b: *base\nmodels: [{name: m, provider: b}]",
+            file: "g.yaml", environment: [:])
+        #expect(aliased.port == nil)
+        #expect(aliased.providers.map(\.name).sorted() == ["a", "b"])
+    }
+
     @Test("names the file, the key and the problem", arguments: [
         ("providers: {a: {kind: magic}}\nmodels: [{name: m, provider: a}]", "providers.a.kind"),
         ("providers: {a: {kind: openai, base_url: 'ftp://x'}}\nmodels: [{name: m, provider: a}]", "providers.a.base_url"),
@@ -64,6 +88,14 @@ struct GatewayConfigTests {
          "providers.\(String(repeating: "a", count: 65))"),
         ("providers: {a: {kind: openai, key: 'key/../x'}}\nmodels: [{name: m, provider: a}]", "providers.a.key"),
         ("providers: {a: {kind: openai, key: '_k'}}\nmodels: [{name: m, provider: a}]", "providers.a.key"),
+        ("server: {port: 80.5}\nproviders: {a: {kind: openai}}\nmodels: [{name: m, provider: a}]", "server.port"),
+        ("server: {port: 0x}\nproviders: {a: {kind: openai}}\nmodels: [{name: m, provider: a}]", "server.port"),
+        ("server: {port: 9223372036854775808}\nproviders: {a: {kind: openai}}\nmodels: [{name: m, provider: a}]", "server.port"),
+        ("server: {port: _80}\nproviders: {a: {kind: openai}}\nmodels: [{name: m, provider: a}]", "server.port"),
+        ("providers: {a: {kind: openai}}\nmodels: [{name: [m], provider: a}]", "models[0].name"),
+        ("providers: ~\nmodels: [{name: m, provider: a}]", "providers"),
+        ("providers: {a: {kind: openai}}\nmodels: [{name: m, provider: a}]\n? [k]\n: v", "(syntax)"),
+        ("providers: {a: {kind: openai}, a: {kind: anthropic}}\nmodels: [{name: m, provider: a}]", "(syntax)"),
     ])
     func invalid(yaml: String, key: String) {
         #expect {

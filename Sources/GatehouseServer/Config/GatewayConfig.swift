@@ -59,12 +59,62 @@ public struct GatewayConfig: Sendable {
     public static func parse(_ text: String, file: String, environment: [String: String]) throws -> GatewayConfig {
         let root: Any?
         do {
-            root = try Yams.load(yaml: text)
+            // Yams' basic resolver has no tag rules: its default rules are regular expressions
+            // that load ICU's regex engine into every process at start-up. Scalars are typed below.
+            root = try Yams.compose(yaml: text, .basic).map(value)
+        } catch let error as LoadError {
+            throw LoadError(file: file, key: error.key, problem: error.problem)
         } catch {
             throw LoadError(file: file, key: "(syntax)", problem: "is not valid YAML: \(error)")
         }
         var reader = Reader(file: file, environment: environment)
         return try reader.read(root)
+    }
+
+    /// A YAML null (`~`, `null` or nothing): a setting given no value.
+    private struct Null {}
+
+    /// A node as mappings, lists, strings and integers. Only a plain (unquoted) scalar is typed:
+    /// a null, or an integer (decimal, `0x`, `0o` or `0b`, with `_` separators); anything else,
+    /// and every quoted scalar, is a string.
+    private static func value(_ node: Node) throws -> Any {
+        switch node {
+        case .scalar(let scalar):
+            guard scalar.style == .plain else { return scalar.string }
+            switch scalar.string {
+            case "", "~", "null", "Null", "NULL": return Null()
+            case let text: return integer(text) ?? text
+            }
+        case .mapping(let mapping):
+            var dictionary: [String: Any] = [:]
+            for (key, entry) in mapping {
+                guard case .scalar(let name) = key else {
+                    throw LoadError(file: "", key: "(syntax)", problem: "has a mapping key that is not a string")
+                }
+                dictionary[name.string] = try value(entry)
+            }
+            return dictionary
+        case .sequence(let sequence):
+            return try sequence.map(value)
+        case .alias:
+            // The parser substitutes the anchored node for an alias; an unresolved one is refused.
+            throw LoadError(file: "", key: "(syntax)", problem: "has an alias the parser did not resolve")
+        }
+    }
+
+    private static func integer(_ text: String) -> Int? {
+        var digits = Substring(text)
+        let negative = digits.first == "-"
+        if digits.first == "-" || digits.first == "+" { digits = digits.dropFirst() }
+        var radix = 10
+        for (prefix, base) in [("0x", 16), ("0o", 8), ("0b", 2)] where digits.hasPrefix(prefix) {
+            radix = base
+            digits = digits.dropFirst(2)
+        }
+        // Digits first (Int(_:radix:) would also take a sign, or an empty string after `_` are dropped).
+        guard let first = digits.first, first.isHexDigit else { return nil }
+        guard let magnitude = Int(String(digits.filter { $0 != "_" }), radix: radix) else { return nil }
+        return negative ? -magnitude : magnitude
     }
 
     private struct Reader {
@@ -82,7 +132,7 @@ public struct GatewayConfig: Sendable {
         }
 
         func string(_ value: Any?, _ key: String) throws -> String? {
-            guard let value else { return nil }
+            guard let value, !(value is Null) else { return nil }
             let text: String
             switch value {
             case let string as String: text = string
@@ -93,7 +143,7 @@ public struct GatewayConfig: Sendable {
         }
 
         func int(_ value: Any?, _ key: String, range: ClosedRange<Int>) throws -> Int? {
-            guard let value else { return nil }
+            guard let value, !(value is Null) else { return nil }
             let number: Int?
             switch value {
             case let int as Int: number = int
@@ -165,7 +215,7 @@ public struct GatewayConfig: Sendable {
                     throw fail("\(key).base_url", "is required for kind \(kind.rawValue)")
                 }
                 guard let components = URLComponents(string: baseURL), ["http", "https"].contains(components.scheme?.lowercased() ?? ""),
-                    components.host?.isEmpty == false, components.query == nil, components.fragment == nil, components.user == nil
+                    components.encodedHost?.isEmpty == false, components.query == nil, components.fragment == nil, components.user == nil
                 else {
                     throw fail("\(key).base_url", "'\(baseURL)' must be an absolute http(s) URL with a host and no query, fragment or user info")
                 }
