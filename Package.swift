@@ -120,6 +120,7 @@ let package = Package(
         .testTarget(name: "GatehouseSecurityTests", dependencies: ["GatehouseSecurity"]),
         .testTarget(name: "GatehouseCoreTests", dependencies: ["GatehouseCore"]),
         .testTarget(name: "GatehouseSupplyChainTests", dependencies: ["GatehouseSupplyChain"]),
+        .testTarget(name: "GatehouseEgressTests", dependencies: ["GatehouseEgress", "GatehouseCore"]),
         .testTarget(name: "GatehouseProvidersTests", dependencies: ["GatehouseProviders", "GatehouseCore"]),
         .testTarget(
             name: "GatehouseLinkTests",

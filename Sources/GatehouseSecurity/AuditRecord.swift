@@ -264,40 +264,12 @@ public struct AuditRecord: Sendable, Hashable {
     /// style truncates to the millisecond on this toolchain; newer ones round.)
     static func formatTime(_ date: Date) -> String {
         let seconds = date.timeIntervalSince1970
-        guard seconds >= 0, seconds < 7_258_118_400 else {
-            return date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+        if seconds >= 0, seconds < 7_258_118_400,
+            let text = UTCTime.format(milliseconds: Int64((seconds * 1000).rounded(.down)), fraction: true)
+        {
+            return text
         }
-        let milliseconds = Int64((seconds * 1000).rounded(.down))
-        let (days, inDay) = milliseconds.quotientAndRemainder(dividingBy: 86_400_000)
-        // Civil date from days since 1970-01-01 (proleptic Gregorian), after Howard Hinnant's civil_from_days.
-        let shifted = days + 719_468
-        let era = shifted / 146_097
-        let dayOfEra = shifted - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthIndex = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
-        let fields: [(value: Int64, digits: Int, after: UInt8)] = [
-            (year, 4, UInt8(ascii: "-")), (month, 2, UInt8(ascii: "-")), (day, 2, UInt8(ascii: "T")),
-            (inDay / 3_600_000, 2, UInt8(ascii: ":")), (inDay / 60_000 % 60, 2, UInt8(ascii: ":")),
-            (inDay / 1_000 % 60, 2, UInt8(ascii: ".")), (inDay % 1_000, 3, UInt8(ascii: "Z")),
-        ]
-        return String(unsafeUninitializedCapacity: 24) { out in
-            var index = 0
-            for field in fields {
-                var value = field.value
-                for position in stride(from: index + field.digits - 1, through: index, by: -1) {
-                    out[position] = UInt8(ascii: "0") + UInt8(value % 10)
-                    value /= 10
-                }
-                index += field.digits
-                out[index] = field.after
-                index += 1
-            }
-            return index
-        }
+        return date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
     }
 
     /// Checks an actor and fields before they enter the log; throws `invalid_actor`, `invalid_field` or

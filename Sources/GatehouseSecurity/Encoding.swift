@@ -99,11 +99,16 @@ enum ASCII {
 /// ISO 8601 timestamps with second precision in UTC, e.g. `2025-01-31T12:00:00Z`.
 enum Timestamp {
     static func format(_ date: Date) -> String {
-        date.formatted(Date.ISO8601FormatStyle())
+        let seconds = date.timeIntervalSince1970.rounded(.down)
+        if seconds >= 0, seconds < 7_258_118_400, let text = UTCTime.format(milliseconds: Int64(seconds) * 1000, fraction: false) {
+            return text
+        }
+        return date.formatted(Date.ISO8601FormatStyle())
     }
 
     static func parse(_ text: String) -> Date? {
-        try? Date.ISO8601FormatStyle().parse(text)
+        if let seconds = UTCTime.parseSeconds(text) { return Date(timeIntervalSince1970: Double(seconds)) }
+        return try? Date.ISO8601FormatStyle().parse(text)
     }
 
     /// Truncates to whole seconds, matching what ``format(_:)`` can represent.
