@@ -14,26 +14,28 @@ enum UTCTime {
         guard range.contains(value) else { return nil }
         let (days, inDay) = value.quotientAndRemainder(dividingBy: 86_400_000)
         let (year, month, day) = civil(days: days)
-        var fields: [(value: Int64, digits: Int, after: UInt8)] = [
-            (year, 4, UInt8(ascii: "-")), (month, 2, UInt8(ascii: "-")), (day, 2, UInt8(ascii: "T")),
-            (inDay / 3_600_000, 2, UInt8(ascii: ":")), (inDay / 60_000 % 60, 2, UInt8(ascii: ":")),
-        ]
-        if fraction {
-            fields += [(inDay / 1_000 % 60, 2, UInt8(ascii: ".")), (inDay % 1_000, 3, UInt8(ascii: "Z"))]
-        } else {
-            fields.append((inDay / 1_000 % 60, 2, UInt8(ascii: "Z")))
-        }
         return String(unsafeUninitializedCapacity: 24) { out in
             var index = 0
-            for field in fields {
-                var value = field.value
-                for position in stride(from: index + field.digits - 1, through: index, by: -1) {
+            /// Writes `value` in `digits` decimal digits, then `after`.
+            func put(_ value: Int64, _ digits: Int, _ after: Unicode.Scalar) {
+                var value = value
+                for position in stride(from: index + digits - 1, through: index, by: -1) {
                     out[position] = UInt8(ascii: "0") + UInt8(value % 10)
                     value /= 10
                 }
-                index += field.digits
-                out[index] = field.after
-                index += 1
+                out[index + digits] = UInt8(ascii: after)
+                index += digits + 1
+            }
+            put(year, 4, "-")
+            put(month, 2, "-")
+            put(day, 2, "T")
+            put(inDay / 3_600_000, 2, ":")
+            put(inDay / 60_000 % 60, 2, ":")
+            if fraction {
+                put(inDay / 1_000 % 60, 2, ".")
+                put(inDay % 1_000, 3, "Z")
+            } else {
+                put(inDay / 1_000 % 60, 2, "Z")
             }
             return index
         }
