@@ -19,7 +19,7 @@ public struct ProviderEndpoint: Sendable {
 
     public init(name: String, kind: ProviderKind, baseURL: String, keyName: String?, caFile: String? = nil) throws {
         guard let components = URLComponents(string: baseURL), let scheme = components.scheme?.lowercased(),
-            scheme == "http" || scheme == "https", let host = Self.host(of: components), !host.isEmpty
+            scheme == "http" || scheme == "https", let host = ProviderURL.host(of: components)
         else {
             throw EgressError.invalidBaseURL(provider: name, detail: "must be an absolute http(s) URL with a host")
         }
@@ -37,15 +37,6 @@ public struct ProviderEndpoint: Sendable {
         self.basePath = path
         self.keyName = keyName
         self.caFile = scheme == "https" ? caFile : nil
-    }
-
-    /// The host as the URL writes it, which is what DNS and TLS take: a name stays in its ASCII
-    /// (IDNA) form, an IPv6 literal loses its brackets, and percent-escapes are decoded.
-    /// (`URLComponents.host` would turn `xn--` labels into Unicode, through ICU.)
-    static func host(of components: URLComponents) -> String? {
-        guard var host = components.encodedHost else { return nil }
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        return host.contains("%") ? host.removingPercentEncoding : host
     }
 
     /// The origin, for logs and allowlists (never includes a credential).

@@ -63,6 +63,19 @@ struct GatewayConfigTests {
             file: "g.yaml", environment: [:])
         #expect(aliased.port == nil)
         #expect(aliased.providers.map(\.name).sorted() == ["a", "b"])
+        // YAML 1.1 integers: a leading 0 is octal, `0b` digits inside a hexadecimal number are digits,
+        // `_` may follow a prefix; where text is wanted, the number keeps the form it was written in.
+        for (written, port) in [("0x0b1", 177), ("0443", 291), ("0x_1F90", 8080), ("0o_17", 15), ("-0", 0), ("+0b1_0", 2)] {
+            let config = try GatewayConfig.parse(
+                "server: {port: \(written)}\n" + providers + "models: [{name: m, provider: a}]", file: "g.yaml", environment: [:])
+            #expect(config.port == port, "\(written)")
+        }
+        let asWritten = try GatewayConfig.parse(
+            "auth: {audience: 0800}\n" + providers + "models: [{name: 007, provider: a, model: 0x1F}, {name: 1_000, provider: a}]",
+            file: "g.yaml", environment: [:])
+        #expect(asWritten.audience == "0800")
+        #expect(asWritten.models.map(\.publicName) == ["007", "1_000"])
+        #expect(asWritten.models.first?.upstreamModel == "0x1F")
     }
 
     @Test("names the file, the key and the problem", arguments: [
@@ -96,6 +109,8 @@ struct GatewayConfigTests {
         ("providers: ~\nmodels: [{name: m, provider: a}]", "providers"),
         ("providers: {a: {kind: openai}}\nmodels: [{name: m, provider: a}]\n? [k]\n: v", "(syntax)"),
         ("providers: {a: {kind: openai}, a: {kind: anthropic}}\nmodels: [{name: m, provider: a}]", "(syntax)"),
+        ("providers: {a: {kind: openai-compatible, base_url: 'http://%FF/v1'}}\nmodels: [{name: m, provider: a}]", "providers.a.base_url"),
+        ("providers: {a: {kind: openai-compatible, base_url: 'http://a%2Fb/v1'}}\nmodels: [{name: m, provider: a}]", "providers.a.base_url"),
     ])
     func invalid(yaml: String, key: String) {
         #expect {

@@ -74,16 +74,22 @@ public struct GatewayConfig: Sendable {
     /// A YAML null (`~`, `null` or nothing): a setting given no value.
     private struct Null {}
 
-    /// A node as mappings, lists, strings and integers. Only a plain (unquoted) scalar is typed:
-    /// a null, or an integer (decimal, `0x`, `0o` or `0b`, with `_` separators); anything else,
-    /// and every quoted scalar, is a string.
+    /// An unquoted integer: its value where a number is wanted, its text as written where text is.
+    private struct Integer {
+        let text: String
+        let value: Int
+    }
+
+    /// A node as mappings, lists, text, integers and nulls. Only a plain (unquoted) scalar is
+    /// typed, as YAML 1.1 does: a null, or an integer (decimal; octal with a leading `0` or `0o`;
+    /// `0x` hexadecimal; `0b` binary; `_` separators); anything else, and every quoted scalar, is text.
     private static func value(_ node: Node) throws -> Any {
         switch node {
         case .scalar(let scalar):
             guard scalar.style == .plain else { return scalar.string }
             switch scalar.string {
             case "", "~", "null", "Null", "NULL": return Null()
-            case let text: return integer(text) ?? text
+            case let text: return integer(text).map { Integer(text: text, value: $0) } ?? text
             }
         case .mapping(let mapping):
             var dictionary: [String: Any] = [:]
@@ -106,14 +112,25 @@ public struct GatewayConfig: Sendable {
         var digits = Substring(text)
         let negative = digits.first == "-"
         if digits.first == "-" || digits.first == "+" { digits = digits.dropFirst() }
-        var radix = 10
-        for (prefix, base) in [("0x", 16), ("0o", 8), ("0b", 2)] where digits.hasPrefix(prefix) {
-            radix = base
-            digits = digits.dropFirst(2)
+        let radix: Int
+        if digits.hasPrefix("0x") {
+            (radix, digits) = (16, digits.dropFirst(2))
+        } else if digits.hasPrefix("0o") {
+            (radix, digits) = (8, digits.dropFirst(2))
+        } else if digits.hasPrefix("0b") {
+            (radix, digits) = (2, digits.dropFirst(2))
+        } else if digits.first == "0", digits.count > 1 {
+            (radix, digits) = (8, digits.dropFirst())
+        } else {
+            // A decimal starts with a digit (`_` may separate digits, not lead).
+            guard digits.first?.isASCII == true, digits.first?.isNumber == true else { return nil }
+            radix = 10
         }
-        // Digits first (Int(_:radix:) would also take a sign, or an empty string after `_` are dropped).
-        guard let first = digits.first, first.isHexDigit else { return nil }
-        guard let magnitude = Int(String(digits.filter { $0 != "_" }), radix: radix) else { return nil }
+        let cleaned = digits.filter { $0 != "_" }
+        // Digits only: Int(_:radix:) would also take a sign of its own.
+        guard !cleaned.isEmpty, cleaned.allSatisfy({ $0.isASCII && $0.isHexDigit }),
+            let magnitude = Int(cleaned, radix: radix)
+        else { return nil }
         return negative ? -magnitude : magnitude
     }
 
@@ -136,7 +153,7 @@ public struct GatewayConfig: Sendable {
             let text: String
             switch value {
             case let string as String: text = string
-            case let int as Int: text = String(int)
+            case let integer as Integer: text = integer.text
             default: throw fail(key, "must be a string")
             }
             return try interpolate(text, key)
@@ -146,7 +163,7 @@ public struct GatewayConfig: Sendable {
             guard let value, !(value is Null) else { return nil }
             let number: Int?
             switch value {
-            case let int as Int: number = int
+            case let integer as Integer: number = integer.value
             case let string as String: number = Int(try interpolate(string, key))
             default: number = nil
             }
@@ -215,7 +232,7 @@ public struct GatewayConfig: Sendable {
                     throw fail("\(key).base_url", "is required for kind \(kind.rawValue)")
                 }
                 guard let components = URLComponents(string: baseURL), ["http", "https"].contains(components.scheme?.lowercased() ?? ""),
-                    components.encodedHost?.isEmpty == false, components.query == nil, components.fragment == nil, components.user == nil
+                    ProviderURL.host(of: components) != nil, components.query == nil, components.fragment == nil, components.user == nil
                 else {
                     throw fail("\(key).base_url", "'\(baseURL)' must be an absolute http(s) URL with a host and no query, fragment or user info")
                 }
