@@ -18,25 +18,22 @@ public struct ProviderEndpoint: Sendable {
     public let caFile: String?
 
     public init(name: String, kind: ProviderKind, baseURL: String, keyName: String?, caFile: String? = nil) throws {
-        guard let components = URLComponents(string: baseURL), let scheme = components.scheme?.lowercased(),
-            scheme == "http" || scheme == "https", let host = ProviderURL.host(of: components)
-        else {
+        let url: ProviderURL
+        do {
+            url = try ProviderURL(baseURL)
+        } catch .notHTTP {
             throw EgressError.invalidBaseURL(provider: name, detail: "must be an absolute http(s) URL with a host")
-        }
-        guard components.query == nil, components.fragment == nil, components.user == nil, components.password == nil
-        else {
+        } catch {
             throw EgressError.invalidBaseURL(provider: name, detail: "must not contain a query, fragment or user info")
         }
         self.name = name
         self.kind = kind
-        self.scheme = scheme
-        self.host = host
-        self.port = components.port ?? (scheme == "https" ? 443 : 80)
-        var path = components.percentEncodedPath
-        while path.hasSuffix("/") { path.removeLast() }
-        self.basePath = path
+        self.scheme = url.scheme
+        self.host = url.host
+        self.port = url.port
+        self.basePath = url.basePath
         self.keyName = keyName
-        self.caFile = scheme == "https" ? caFile : nil
+        self.caFile = url.scheme == "https" ? caFile : nil
     }
 
     /// The origin, for logs and allowlists (never includes a credential).

@@ -263,13 +263,7 @@ public struct AuditRecord: Sendable, Hashable {
     /// `ISO8601FormatStyle(includingFractionalSeconds: true)`, which dates outside 1970–2199 still use. (That
     /// style truncates to the millisecond on this toolchain; newer ones round.)
     static func formatTime(_ date: Date) -> String {
-        let seconds = date.timeIntervalSince1970
-        if seconds >= 0, seconds < 7_258_118_400,
-            let text = UTCTime.format(milliseconds: Int64((seconds * 1000).rounded(.down)), fraction: true)
-        {
-            return text
-        }
-        return date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+        UTCTime.format(date, fraction: true) ?? date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
     }
 
     /// Checks an actor and fields before they enter the log; throws `invalid_actor`, `invalid_field` or

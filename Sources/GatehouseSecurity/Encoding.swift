@@ -99,11 +99,7 @@ enum ASCII {
 /// ISO 8601 timestamps with second precision in UTC, e.g. `2025-01-31T12:00:00Z`.
 enum Timestamp {
     static func format(_ date: Date) -> String {
-        let seconds = date.timeIntervalSince1970.rounded(.down)
-        if seconds >= 0, seconds < 7_258_118_400, let text = UTCTime.format(milliseconds: Int64(seconds) * 1000, fraction: false) {
-            return text
-        }
-        return date.formatted(Date.ISO8601FormatStyle())
+        UTCTime.format(date, fraction: false) ?? date.formatted(Date.ISO8601FormatStyle())
     }
 
     static func parse(_ text: String) -> Date? {

@@ -6,12 +6,17 @@ import Foundation
 /// data (about 2 MB per process); the timestamps in records and state files are always UTC, so they
 /// need none of it. Dates outside the range, and text these do not read, still go to Foundation.
 enum UTCTime {
-    /// Milliseconds since 1970 that the integer paths cover: 1970-01-01 up to 2200-01-01.
-    static let range: Range<Int64> = 0..<7_258_118_400_000
+    /// `YYYY-MM-DDTHH:MM:SSZ` (whole seconds, truncated), or `YYYY-MM-DDTHH:MM:SS.mmmZ` with
+    /// `fraction` (milliseconds, truncated); nil for a date before 1970 or from 2200 on.
+    static func format(_ date: Date, fraction: Bool) -> String? {
+        let seconds = date.timeIntervalSince1970
+        // Checked as a Double: converting one outside Int64's range would trap.
+        guard seconds >= 0, seconds < 7_258_118_400 else { return nil }
+        let milliseconds = fraction ? Int64((seconds * 1000).rounded(.down)) : Int64(seconds.rounded(.down)) * 1000
+        return format(milliseconds: milliseconds, fraction: fraction)
+    }
 
-    /// `YYYY-MM-DDTHH:MM:SSZ`, or `YYYY-MM-DDTHH:MM:SS.mmmZ` with `milliseconds`; nil outside ``range``.
-    static func format(milliseconds value: Int64, fraction: Bool) -> String? {
-        guard range.contains(value) else { return nil }
+    private static func format(milliseconds value: Int64, fraction: Bool) -> String {
         let (days, inDay) = value.quotientAndRemainder(dividingBy: 86_400_000)
         let (year, month, day) = civil(days: days)
         return String(unsafeUninitializedCapacity: 24) { out in
@@ -41,7 +46,7 @@ enum UTCTime {
         }
     }
 
-    /// Seconds since 1970 for exactly `YYYY-MM-DDTHH:MM:SSZ` naming a real time in ``range``; nil otherwise.
+    /// Seconds since 1970 for exactly `YYYY-MM-DDTHH:MM:SSZ` naming a real time from 1970 to 2199; nil otherwise.
     static func parseSeconds(_ text: String) -> Int64? {
         var text = text
         return text.withUTF8(parseSeconds)

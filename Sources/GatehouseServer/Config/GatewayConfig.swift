@@ -231,9 +231,7 @@ public struct GatewayConfig: Sendable {
                 guard let baseURL = try string(settings["base_url"], "\(key).base_url") ?? kind.defaultBaseURL else {
                     throw fail("\(key).base_url", "is required for kind \(kind.rawValue)")
                 }
-                guard let components = URLComponents(string: baseURL), ["http", "https"].contains(components.scheme?.lowercased() ?? ""),
-                    ProviderURL.host(of: components) != nil, components.query == nil, components.fragment == nil, components.user == nil
-                else {
+                guard let url = try? ProviderURL(baseURL) else {
                     throw fail("\(key).base_url", "'\(baseURL)' must be an absolute http(s) URL with a host and no query, fragment or user info")
                 }
                 let keyName = try string(settings["key"], "\(key).key")
@@ -242,7 +240,7 @@ public struct GatewayConfig: Sendable {
                 }
                 let caFile = try string(settings["ca_file"], "\(key).ca_file")
                 if let caFile {
-                    guard components.scheme?.lowercased() == "https" else {
+                    guard url.scheme == "https" else {
                         throw fail("\(key).ca_file", "applies to an https base_url only")
                     }
                     guard caFile.hasPrefix("/") else { throw fail("\(key).ca_file", "must be an absolute path to a PEM file") }
