@@ -124,7 +124,10 @@ let package = Package(
         .testTarget(name: "GatehouseProvidersTests", dependencies: ["GatehouseProviders", "GatehouseCore"]),
         .testTarget(
             name: "GatehouseLinkTests",
-            dependencies: ["GatehouseLink", "GatehouseCore", "GatehouseSecurity", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: [
+                "GatehouseLink", "GatehouseCore", "GatehouseSecurity",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "GatehouseServerTests",

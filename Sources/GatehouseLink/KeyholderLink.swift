@@ -12,23 +12,38 @@ import Synchronization
 /// ``LinkConnection``): the hello and its secret check happen once per connection, not
 /// once per request. A connection whose exchange was abandoned (the caller went away)
 /// is closed rather than reused — closing is how the keyholder learns to cancel the
-/// upstream request.
+/// upstream request. A connection left idle for ``idleTimeout`` is closed, so that the
+/// connections a burst opened (on both sides of the link) do not outlive it.
 public final class KeyholderLink: EgressTransport, Sendable {
     let socketPath: String
     let secret: [UInt8]
     /// The most idle connections kept per event loop.
     let maxIdle: Int
+    /// How long a connection may wait for an exchange before it is closed.
+    let idleTimeout: TimeAmount
     /// The most bytes of a non-streamed answer the front gathers.
     let maxAnswerBytes: Int
 
-    /// Open connections waiting for an exchange, by event loop.
-    private let idle = Mutex<[ObjectIdentifier: [LinkConnection]]>([:])
+    /// Open connections waiting for an exchange, on one event loop: the most recently used
+    /// last (it is taken first), so the oldest wait at the front and expire first.
+    private struct Waiting {
+        var connections: [(connection: LinkConnection, since: NIODeadline)] = []
+        /// An expiry check is scheduled on the loop.
+        var checking = false
+    }
 
-    public init(socketPath: String, secret: [UInt8], maxIdle: Int = 256, maxAnswerBytes: Int = 64 << 20) {
+    /// Idle connections, by event loop.
+    private let idle = Mutex<[ObjectIdentifier: Waiting]>([:])
+
+    public init(
+        socketPath: String, secret: [UInt8], maxIdle: Int = 256, idleTimeout: TimeAmount = .seconds(60),
+        maxAnswerBytes: Int = 64 << 20
+    ) {
         self.maxAnswerBytes = maxAnswerBytes
         self.socketPath = socketPath
         self.secret = secret
         self.maxIdle = maxIdle
+        self.idleTimeout = idleTimeout
     }
 
     /// Largest request body sent in one frame.
@@ -63,9 +78,9 @@ public final class KeyholderLink: EgressTransport, Sendable {
     func acquire() async throws -> LinkConnection {
         let loop = MultiThreadedEventLoopGroup.currentEventLoop.map { ObjectIdentifier($0) }
         while let connection = idle.withLock({ idle -> LinkConnection? in
-            if let loop { return idle[loop]?.popLast() }
-            guard let key = idle.first(where: { !$0.value.isEmpty })?.key else { return nil }
-            return idle[key]?.popLast()
+            if let loop { return idle[loop]?.connections.popLast()?.connection }
+            guard let key = idle.first(where: { !$0.value.connections.isEmpty })?.key else { return nil }
+            return idle[key]?.connections.popLast()?.connection
         }) {
             if connection.isUsable { return connection }
         }
@@ -75,22 +90,52 @@ public final class KeyholderLink: EgressTransport, Sendable {
         }
     }
 
-    /// Takes a connection back after a clean exchange; closes it if enough are idle on its loop.
+    /// Takes a connection back after a clean exchange (on its event loop); closes it if
+    /// enough are idle on its loop.
     func release(_ connection: LinkConnection) {
-        let loop = ObjectIdentifier(connection.channel.eventLoop)
-        let kept = idle.withLock { idle in
-            var waiting = idle.removeValue(forKey: loop) ?? []
-            defer { idle[loop] = waiting }
-            if waiting.count >= maxIdle { waiting.removeAll { !$0.isUsable } }
-            guard waiting.count < maxIdle else { return false }
-            waiting.append(connection)
-            return true
+        let loop = connection.channel.eventLoop
+        let now = NIODeadline.now()
+        let (kept, check) = idle.withLock { idle in
+            var waiting = idle.removeValue(forKey: ObjectIdentifier(loop)) ?? Waiting()
+            defer { idle[ObjectIdentifier(loop)] = waiting }
+            if waiting.connections.count >= maxIdle { waiting.connections.removeAll { !$0.connection.isUsable } }
+            guard waiting.connections.count < maxIdle else { return (false, false) }
+            waiting.connections.append((connection, now))
+            let check = !waiting.checking
+            waiting.checking = true
+            return (true, check)
         }
         if !kept { connection.close() }
+        if check { scheduleExpiry(on: loop, at: now + idleTimeout) }
+    }
+
+    /// Closes the loop's connections idle since `idleTimeout` or longer at `deadline`, and
+    /// checks again when the oldest of the others will be. One check per loop is pending
+    /// at a time, and none once no connection waits there.
+    private func scheduleExpiry(on loop: any EventLoop, at deadline: NIODeadline) {
+        loop.scheduleTask(deadline: deadline) { [weak self] in
+            guard let self else { return }
+            let key = ObjectIdentifier(loop)
+            let limit = NIODeadline.now() - idleTimeout
+            let (expired, next) = idle.withLock { idle -> ([LinkConnection], NIODeadline?) in
+                guard var waiting = idle[key] else { return ([], nil) }
+                defer { idle[key] = waiting }
+                let count = waiting.connections.prefix { $0.since <= limit }.count
+                let expired = waiting.connections.prefix(count).map(\.connection)
+                waiting.connections.removeFirst(count)
+                guard let oldest = waiting.connections.first else {
+                    waiting.checking = false
+                    return (expired, nil)
+                }
+                return (expired, oldest.since + idleTimeout)
+            }
+            for connection in expired { connection.close() }
+            if let next { scheduleExpiry(on: loop, at: next) }
+        }
     }
 
     /// Connections waiting for an exchange (for tests).
-    public var idleConnections: Int { idle.withLock { $0.values.reduce(0) { $0 + $1.count } } }
+    public var idleConnections: Int { idle.withLock { $0.values.reduce(0) { $0 + $1.connections.count } } }
 
     /// Checks that the keyholder answers and accepts this link's secret (on a connection of its own).
     public func probe() async -> Bool {
