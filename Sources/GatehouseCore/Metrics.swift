@@ -46,6 +46,12 @@ public final class HistogramFamily: Sendable {
         var buckets: [Int64]
         var sum = 0.0
         var count: Int64 = 0
+
+        mutating func record(_ bucket: Int, _ value: Double) {
+            buckets[bucket] += 1
+            sum += value
+            count += 1
+        }
     }
 
     private let series = Mutex<[[String]: Series]>([:])
@@ -59,12 +65,10 @@ public final class HistogramFamily: Sendable {
 
     public func observe(_ labels: [String], _ value: Double) {
         let index = bounds.firstIndex { value <= $0 } ?? bounds.count
+        let buckets = bounds.count + 1
+        // Updated in place: a copy taken out of the dictionary would copy its buckets on write.
         series.withLock { all in
-            var entry = all[labels] ?? Series(buckets: Array(repeating: 0, count: bounds.count + 1))
-            entry.buckets[index] += 1
-            entry.sum += value
-            entry.count += 1
-            all[labels] = entry
+            all[labels, default: Series(buckets: Array(repeating: 0, count: buckets))].record(index, value)
         }
     }
 
