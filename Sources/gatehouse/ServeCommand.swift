@@ -90,6 +90,7 @@ struct ServeCommand: AsyncParsableCommand {
         } catch let error as GatewayConfig.LoadError {
             throw StartupError("configuration error: \(error)")
         }
+        EventLoopCount.apply(configured: gatewayConfig.eventLoops)
         SchedulerSlice.request(microseconds: gatewayConfig.schedulerSliceMicroseconds, logger: logger)
         let secret = try LinkSecret.read(
             fromStandardInput: egressSecretStdin, file: egressSecretFile, missing: "--egress-socket needs --egress-secret-file")

@@ -30,9 +30,11 @@ struct GatewayConfigTests {
         #expect(config.models.map(\.upstreamModel) == ["gpt-4o", "llama"])
         #expect(config.schedulerSliceMicroseconds == 100)
         let kernelDefault = try GatewayConfig.parse(
-            "server: {scheduler_slice_us: 0}\n" + validYAML.split(separator: "\n").dropFirst().joined(separator: "\n"),
+            "server: {scheduler_slice_us: 0, event_loops: 3}\n" + validYAML.split(separator: "\n").dropFirst().joined(separator: "\n"),
             file: "g.yaml", environment: [:])
         #expect(kernelDefault.schedulerSliceMicroseconds == 0)
+        #expect(kernelDefault.eventLoops == 3)
+        #expect(config.eventLoops == 0)
         let longest = String(repeating: "z", count: 64)
         let names = try GatewayConfig.parse(
             "providers: {\(longest): {kind: openai, key: A.b_c-9}, 0-x.Y_z: {kind: anthropic}}\n"
@@ -89,6 +91,8 @@ struct GatewayConfigTests {
         ("providers: {a: {kind: openai}}\nmodels: []", "models"),
         ("server: {port: 99999}\nproviders: {a: {kind: openai}}\nmodels: [{name: m, provider: a}]", "server.port"),
         ("server: {scheduler_slice_us: 200000}\nproviders: {a: {kind: openai}}\nmodels: [{name: m, provider: a}]", "server.scheduler_slice_us"),
+        ("server: {event_loops: -1}\nproviders: {a: {kind: openai}}\nmodels: [{name: m, provider: a}]", "server.event_loops"),
+        ("server: {event_loops: 2.5}\nproviders: {a: {kind: openai}}\nmodels: [{name: m, provider: a}]", "server.event_loops"),
         ("providers: {a: {kind: openai, base_url: '${NOPE}'}}\nmodels: [{name: m, provider: a}]", "providers.a.base_url"),
         ("prividers: {}", "prividers"),
         ("providers: {a: {kind: openai-compatible, base_url: 'http://h/v1', ca_file: /ca.pem}}\nmodels: [{name: m, provider: a}]", "providers.a.ca_file"),

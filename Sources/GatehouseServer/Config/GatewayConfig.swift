@@ -33,6 +33,9 @@ public struct GatewayConfig: Sendable {
     /// The scheduler slice the front's and the keyholder's event-loop threads ask the kernel for, in
     /// microseconds (`server.scheduler_slice_us`); 0 leaves the kernel's default.
     public var schedulerSliceMicroseconds: Int = 100
+    /// Event-loop threads of the front and of the keyholder, each (`server.event_loops`); 0 is
+    /// half the cores, at least one.
+    public var eventLoops: Int = 0
     public var audience: String = "gatehouse"
     public var providers: [Provider] = []
     public var models: [Deployment] = []
@@ -202,13 +205,14 @@ public struct GatewayConfig: Sendable {
             let top = try mapping(root, "", allowed: ["server", "auth", "providers", "models"])
             if let server = top["server"] {
                 let server = try mapping(
-                    server, "server", allowed: ["host", "port", "max_body_bytes", "scheduler_slice_us"])
+                    server, "server", allowed: ["host", "port", "max_body_bytes", "scheduler_slice_us", "event_loops"])
                 config.host = try string(server["host"], "server.host")
                 config.port = try int(server["port"], "server.port", range: 0...65535)
                 config.maxBodyBytes = try int(server["max_body_bytes"], "server.max_body_bytes", range: 1024...(1 << 30)) ?? config.maxBodyBytes
                 config.schedulerSliceMicroseconds =
                     try int(server["scheduler_slice_us"], "server.scheduler_slice_us", range: 0...100_000)
                     ?? config.schedulerSliceMicroseconds
+                config.eventLoops = try int(server["event_loops"], "server.event_loops", range: 0...256) ?? config.eventLoops
             }
             if let auth = top["auth"] {
                 let auth = try mapping(auth, "auth", allowed: ["audience"])
