@@ -118,7 +118,8 @@ public final class KeyholderLink: EgressTransport, Sendable {
             let key = ObjectIdentifier(loop)
             let limit = NIODeadline.now() - idleTimeout
             let (expired, next) = idle.withLock { idle -> ([LinkConnection], NIODeadline?) in
-                guard var waiting = idle[key] else { return ([], nil) }
+                // Taken out and put back, so that removing from its array does not copy it.
+                guard var waiting = idle.removeValue(forKey: key) else { return ([], nil) }
                 defer { idle[key] = waiting }
                 let count = waiting.connections.prefix { $0.since <= limit }.count
                 let expired = waiting.connections.prefix(count).map(\.connection)

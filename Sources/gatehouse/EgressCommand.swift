@@ -77,8 +77,7 @@ struct EgressCommand: AsyncParsableCommand {
         } catch {
             throw StartupError("configuration error: \(error)")
         }
-        EventLoopCount.apply(configured: gatewayConfig.eventLoops)
-        SchedulerSlice.request(microseconds: gatewayConfig.schedulerSliceMicroseconds, logger: logger)
+        EventLoops.configure(gatewayConfig, logger: logger)
         var keyStore: SealedKeyStore?
         if gatewayConfig.providers.contains(where: { $0.keyName != nil }) || ensureKey != nil {
             do {

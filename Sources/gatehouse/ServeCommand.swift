@@ -90,8 +90,7 @@ struct ServeCommand: AsyncParsableCommand {
         } catch let error as GatewayConfig.LoadError {
             throw StartupError("configuration error: \(error)")
         }
-        EventLoopCount.apply(configured: gatewayConfig.eventLoops)
-        SchedulerSlice.request(microseconds: gatewayConfig.schedulerSliceMicroseconds, logger: logger)
+        EventLoops.configure(gatewayConfig, logger: logger)
         let secret = try LinkSecret.read(
             fromStandardInput: egressSecretStdin, file: egressSecretFile, missing: "--egress-socket needs --egress-secret-file")
         let credentials: CredentialsWatcher

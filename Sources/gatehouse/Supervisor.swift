@@ -28,7 +28,7 @@ struct Supervisor {
 
     func run() async throws {
         // The supervisor's only network work is probing the keyholder's link: one event loop.
-        EventLoopCount.apply(configured: 1)
+        EventLoops.setCount(1)
         let executable = try Self.executablePath()
         let environment = ProcessEnvironment.safeVariables()
         let state = stateOption.map(StateDirectory.init(path:)) ?? StateDirectory.resolveDefault(environment: environment)

@@ -1,3 +1,5 @@
+import GatehouseServer
+import Logging
 import NIOCore
 
 /// How many event-loop threads the front and the keyholder each run (`server.event_loops`).
@@ -13,9 +15,17 @@ import NIOCore
 /// - 1,000 req/s, open loop: added latency no different beyond the machine's noise.
 /// An earlier round measured the same and kept NIO's default for the one-connection case; the
 /// throughput target that is missed is at 64 connections, and the one-connection ratio has room.
-/// Must run before anything uses NIO's shared event-loop group.
-enum EventLoopCount {
-    static func apply(configured: Int) {
-        NIOSingletons.groupLoopCountSuggestion = configured > 0 ? configured : max(1, System.coreCount / 2)
+/// Must run before anything uses NIO's shared event-loop group (NIO stops the process otherwise).
+enum EventLoops {
+    /// The front's or the keyholder's loops as the configuration sets them: their number, then
+    /// (on the loops, so after it) their scheduler slice.
+    static func configure(_ config: GatewayConfig, logger: Logger) {
+        setCount(config.eventLoops)
+        SchedulerSlice.request(microseconds: config.schedulerSliceMicroseconds, logger: logger)
+    }
+
+    /// `count` loops in NIO's shared group; 0 is half the cores, at least one.
+    static func setCount(_ count: Int) {
+        NIOSingletons.groupLoopCountSuggestion = count > 0 ? count : max(1, System.coreCount / 2)
     }
 }
