@@ -138,7 +138,7 @@ class Report:
                      "and the upstream" if gate_cpu and proxy_cpu else "")
         hop = ("every request crosses from the front to the keyholder and back over a Unix socket (the keyholder "
                "design's process hop): two more thread wake-ups than a one-process proxy, each costing tens of µs "
-               "where an idle vCPU halts (stage timings from system-call tracepoints: README, Performance)")
+               "where an idle vCPU halts (stage timings from system-call tracepoints: bench/HISTORY.md)")
         shared = ("summed RSS counts the one binary and the Swift and Foundation libraries once for each of the three "
                   "processes; PSS counts shared pages once")
 
