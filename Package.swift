@@ -39,6 +39,12 @@ let package = Package(
             dependencies: ["GatehouseCore"],
             swiftSettings: strict
         ),
+        // Policy on the request path: routing (deployment health, strategies, retries). Pure logic, no I/O.
+        .target(
+            name: "GatehousePolicy",
+            dependencies: ["GatehouseCore"],
+            swiftSettings: strict
+        ),
         // The link between front and keyholder: frames over a Unix socket, and the front's client.
         .target(
             name: "GatehouseLink",
@@ -66,7 +72,7 @@ let package = Package(
         .target(
             name: "GatehouseServer",
             dependencies: [
-                "GatehouseCore", "GatehouseProviders", "GatehouseSecurity",
+                "GatehouseCore", "GatehouseProviders", "GatehouseSecurity", "GatehousePolicy",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -105,7 +111,7 @@ let package = Package(
         .executableTarget(
             name: "gatehouse",
             dependencies: [
-                "GatehouseCore", "GatehouseSecurity", "GatehouseServer", "GatehouseEgress", "GatehouseLink",
+                "GatehouseCore", "GatehouseSecurity", "GatehouseServer", "GatehouseEgress", "GatehouseLink", "GatehousePolicy",
                 "GatehouseSimulator", "CGatehouseSandbox",
                 "GatehouseSupplyChain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -121,6 +127,7 @@ let package = Package(
         .testTarget(name: "GatehouseCoreTests", dependencies: ["GatehouseCore"]),
         .testTarget(name: "GatehouseSupplyChainTests", dependencies: ["GatehouseSupplyChain"]),
         .testTarget(name: "GatehouseEgressTests", dependencies: ["GatehouseEgress", "GatehouseCore"]),
+        .testTarget(name: "GatehousePolicyTests", dependencies: ["GatehousePolicy", "GatehouseCore"]),
         .testTarget(name: "GatehouseProvidersTests", dependencies: ["GatehouseProviders", "GatehouseCore"]),
         .testTarget(
             name: "GatehouseLinkTests",

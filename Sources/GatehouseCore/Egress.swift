@@ -13,6 +13,9 @@ public struct EgressRequest: Sendable {
     public var body: ByteBuffer?
     /// Whether the response is a stream (affects the read timeout).
     public var isStreaming: Bool
+    /// Limits of this attempt (the model's); the connect limit is the keyholder's to apply, the
+    /// others the front's link enforces, closing the connection (which cancels the upstream request).
+    public var timeouts = RouteTimeouts()
 
     public init(
         provider: String, method: String = "POST", pathSegments: [String], query: [(name: String, value: String)] = [],
@@ -61,7 +64,7 @@ public struct ByteStream: AsyncSequence, Sendable {
         ByteStream(SingleChunk(buffer: buffer))
     }
 
-    public struct AsyncIterator: AsyncIteratorProtocol {
+    public struct AsyncIterator: AsyncIteratorProtocol, Sendable {
         let nextChunk: @Sendable () async throws -> ByteBuffer?
         public mutating func next() async throws -> ByteBuffer? { try await nextChunk() }
     }

@@ -33,10 +33,12 @@ public enum ProviderKind: String, Sendable, CaseIterable {
     }
 }
 
-/// A public model name bound to one provider's model.
+/// A public model name bound to one provider's model: one of the deployments a model routes to.
 public struct Deployment: Sendable, Equatable {
     /// The name callers use.
     public var publicName: String
+    /// The deployment's name, unique within its model (shown to operators; never a URL).
+    public var name: String
     /// The configured provider's name.
     public var provider: String
     public var kind: ProviderKind
@@ -45,8 +47,12 @@ public struct Deployment: Sendable, Equatable {
     /// `max_tokens` sent to providers that require one when the caller gave none.
     public var defaultMaxTokens: Int
 
-    public init(publicName: String, provider: String, kind: ProviderKind, upstreamModel: String, defaultMaxTokens: Int = 4096) {
+    public init(
+        publicName: String, name: String? = nil, provider: String, kind: ProviderKind, upstreamModel: String,
+        defaultMaxTokens: Int = 4096
+    ) {
         self.publicName = publicName
+        self.name = name ?? provider
         self.provider = provider
         self.kind = kind
         self.upstreamModel = upstreamModel
@@ -143,6 +149,13 @@ public protocol EmbeddingProvider: Sendable {
 
 /// Shared upstream-status mapping: what a caller sees for each class of upstream failure.
 public enum UpstreamErrorMapping {
+    /// A provider's "the prompt is too long for this model" (the router's context-window fallbacks answer it).
+    public static func contextWindowExceeded(provider: String) -> GatewayError {
+        GatewayError(
+            .invalidRequest, "The prompt is too long for the model's context window (\(provider) provider).",
+            code: "context_window_exceeded", param: "messages")
+    }
+
     public static func map(status: Int, retryAfter: String?, upstreamMessage: String?, provider: String) -> GatewayError {
         let detail = upstreamMessage.map { ": " + SecretRedactor.redact($0) } ?? "."
         switch status {

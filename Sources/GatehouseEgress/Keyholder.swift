@@ -139,7 +139,10 @@ public final class Keyholder: @unchecked Sendable {
         let (client, head, endpoint) = try prepare(request)
         let timeout = request.isStreaming ? limits.streamTimeout : limits.requestTimeout
         let answer = EgressAnswer(keyholder: self, provider: endpoint.name, origin: endpoint.origin, sink: sink)
-        let call = client.execute(head: head, body: request.body, on: eventLoop, deadline: .now() + timeout, sink: answer)
+        let connectTimeout = request.timeouts.connect.map { TimeAmount.nanoseconds($0.nanosecondsClamped) }
+        let call = client.execute(
+            head: head, body: request.body, on: eventLoop, deadline: .now() + timeout, connectTimeout: connectTimeout,
+            sink: answer)
         answer.call = call
         return EgressCall(call: call)
     }

@@ -106,10 +106,13 @@ final class UpstreamClient: Sendable {
     }
 
     /// Sends a request on `loop` (the caller must be on it); the answer goes to `sink` on that loop.
+    /// `connectTimeout`, when given, replaces the client's own for a connection opened for this request.
     func execute(
-        head: HTTPRequestHead, body: ByteBuffer?, on loop: any EventLoop, deadline: NIODeadline, sink: any UpstreamResponseSink
+        head: HTTPRequestHead, body: ByteBuffer?, on loop: any EventLoop, deadline: NIODeadline,
+        connectTimeout: TimeAmount? = nil, sink: any UpstreamResponseSink
     ) -> UpstreamCall {
         let call = UpstreamCall(head: head, body: body, sink: sink, loop: loop)
+        call.connectTimeout = connectTimeout
         guard let pool = pools[ObjectIdentifier(loop)] else {
             // Not one of the group's loops (never in the keyholder): fail rather than cross threads.
             loop.execute { call.fail(.shutDown) }
@@ -129,11 +132,11 @@ final class UpstreamClient: Sendable {
 
     // MARK: Connecting (on the pool's loop)
 
-    fileprivate func connect(on loop: any EventLoop) -> EventLoopFuture<any Channel> {
+    fileprivate func connect(on loop: any EventLoop, timeout: TimeAmount?) -> EventLoopFuture<any Channel> {
         let tls = self.tls
         let serverName = target.host
         let bootstrap = ClientBootstrap(group: loop)
-            .connectTimeout(connectTimeout)
+            .connectTimeout(timeout ?? connectTimeout)
             .channelOption(.socketOption(.so_keepalive), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -173,6 +176,8 @@ final class UpstreamCall: @unchecked Sendable {
     fileprivate var deadline: Scheduled<Void>?
     /// Set once the request was retried on a new connection (at most once).
     fileprivate var retried = false
+    /// The request's own connect limit (the model's), if it has one.
+    fileprivate var connectTimeout: TimeAmount?
 
     fileprivate init(head: HTTPRequestHead, body: ByteBuffer?, sink: any UpstreamResponseSink, loop: any EventLoop) {
         self.head = head
@@ -243,7 +248,7 @@ private final class LoopPool {
 
     private func startConnection(for call: UpstreamCall, client: UpstreamClient) {
         open += 1
-        client.connect(on: loop).whenComplete { [self] result in
+        client.connect(on: loop, timeout: call.connectTimeout).whenComplete { [self] result in
             switch result {
             case .success(let channel):
                 client.report("opened")

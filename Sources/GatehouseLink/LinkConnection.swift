@@ -71,7 +71,8 @@ final class LinkConnection: Sendable {
     /// Sends a request and returns its answer's head. A non-streamed answer arrives whole
     /// (its body read to the end before this returns); a stream's body follows chunk by chunk.
     func send(_ request: EgressRequest, maxBufferedBytes: Int) async throws -> EgressResponse {
-        let exchange = Exchange(connection: self, buffered: !request.isStreaming, limit: maxBufferedBytes)
+        let exchange = Exchange(
+            connection: self, buffered: !request.isStreaming, limit: maxBufferedBytes, timeouts: request.timeouts)
         // Head, body and end in one buffer (a large body follows its header as a buffer of its own).
         let head = LinkMessages.encodeRequestHead(request)
         var writer = LinkFrameWriter(capacity: LinkFrameWriter.capacity(head: head, bodySize: request.body?.readableBytes ?? 0))
@@ -144,6 +145,12 @@ final class LinkClientHandler: ChannelDuplexHandler {
     /// The connection this handler serves; held while the channel is open, dropped when it closes.
     private var connection: LinkConnection?
     private var release: (@Sendable (LinkConnection) -> Void)?
+    /// The current exchange's armed time limits.
+    private var firstByteTimer: Scheduled<Void>?
+    private var totalTimer: Scheduled<Void>?
+    private var idleTimer: Scheduled<Void>?
+    /// When the current stream last delivered a chunk (for its idle limit).
+    private var lastChunk: NIODeadline?
 
     init() {}
 
@@ -192,8 +199,86 @@ final class LinkClientHandler: ChannelDuplexHandler {
             return
         }
         waiting = .head(exchange)
+        arm(exchange, context: context)
         var frames = frames
         context.writeLinkFrames(&frames, flush: true)
+    }
+
+    // MARK: Time limits
+
+    /// Arms the exchange's first-byte and total limits (its idle limit starts with the first chunk).
+    private func arm(_ exchange: Exchange, context: ChannelHandlerContext) {
+        lastChunk = nil
+        let limits = exchange.timeouts
+        guard limits.firstByte != nil || limits.total != nil || limits.idle != nil else { return }
+        let loop = context.eventLoop
+        if let total = limits.total {
+            totalTimer = loop.scheduleTask(in: .nanoseconds(total.nanosecondsClamped)) { [weak self] in
+                self?.expire(exchange, Self.timeout("answer in full", total))
+            }
+        }
+        if let firstByte = limits.firstByte {
+            firstByteTimer = loop.scheduleTask(in: .nanoseconds(firstByte.nanosecondsClamped)) { [weak self] in
+                guard let self, self.lastChunk == nil, self.awaitsFirstByte(exchange) else { return }
+                self.expire(exchange, Self.timeout("start answering", firstByte))
+            }
+        }
+    }
+
+    /// A stream chunk arrived: the first one ends the first-byte limit and starts the idle one.
+    private func chunkArrived(_ exchange: Exchange) {
+        let first = lastChunk == nil
+        lastChunk = .now()
+        guard first else { return }
+        firstByteTimer?.cancel()
+        firstByteTimer = nil
+        if let idle = exchange.timeouts.idle, let context { scheduleIdleCheck(exchange, idle: idle, loop: context.eventLoop) }
+    }
+
+    /// Checks, one idle period after the last chunk, that another came; re-arms itself if so
+    /// (one pending check per stream, not one per chunk).
+    private func scheduleIdleCheck(_ exchange: Exchange, idle: Duration, loop: any EventLoop) {
+        let period = TimeAmount.nanoseconds(idle.nanosecondsClamped)
+        idleTimer = loop.scheduleTask(deadline: (lastChunk ?? .now()) + period) { [weak self] in
+            guard let self, self.serves(exchange), let last = self.lastChunk else { return }
+            if NIODeadline.now() >= last + period {
+                self.expire(exchange, Self.timeout("send the next part of its stream", idle))
+            } else {
+                self.scheduleIdleCheck(exchange, idle: idle, loop: loop)
+            }
+        }
+    }
+
+    private func awaitsFirstByte(_ exchange: Exchange) -> Bool {
+        switch waiting {
+        case .head(let current), .streaming(let current): return current === exchange
+        case .gathering, .nothing, .reply: return false
+        }
+    }
+
+    static func timeout(_ what: String, _ limit: Duration) -> GatewayError {
+        GatewayError(
+            .upstreamTimeout, "The provider did not \(what) within \(limit.wholeMilliseconds) ms.", code: "upstream_timeout")
+    }
+
+    /// A limit passed: the exchange fails with `error` and the connection closes, which tells
+    /// the keyholder to cancel the upstream request (and frees both connections).
+    private func expire(_ exchange: Exchange, _ error: GatewayError) {
+        guard serves(exchange), let context else { return }
+        if case .streaming = waiting { handOver(to: exchange) }
+        waiting = .nothing
+        gathered = ByteBuffer()
+        disarm()
+        exchange.fail(error)
+        context.close(promise: nil)
+    }
+
+    /// The exchange ended: its limits are cancelled.
+    private func disarm() {
+        firstByteTimer?.cancel()
+        totalTimer?.cancel()
+        idleTimer?.cancel()
+        (firstByteTimer, totalTimer, idleTimer) = (nil, nil, nil)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -217,6 +302,8 @@ final class LinkClientHandler: ChannelDuplexHandler {
             if exchange.buffered {
                 gathered = ByteBuffer()
                 waiting = .gathering(exchange, status: status, headers: headers)
+                firstByteTimer?.cancel()
+                firstByteTimer = nil
             } else {
                 waiting = .streaming(exchange)
                 exchange.deliverHead(status: status, headers: headers)
@@ -224,11 +311,13 @@ final class LinkClientHandler: ChannelDuplexHandler {
         case (.head(let exchange), .failure(let payload)):
             // A refusal or upstream failure before any answer: the exchange is complete.
             waiting = .nothing
+            disarm()
             exchange.fail(LinkMessages.decodeFailure(payload))
             idle()
         case (.gathering(let exchange, _, _), .responseBody(var chunk)):
             guard gathered.readableBytes + chunk.readableBytes <= exchange.limit else {
                 waiting = .nothing
+                disarm()
                 gathered = ByteBuffer()
                 exchange.fail(
                     GatewayError(
@@ -239,6 +328,7 @@ final class LinkClientHandler: ChannelDuplexHandler {
             if gathered.readableBytes == 0 { gathered = chunk } else { gathered.writeBuffer(&chunk) }
         case (.gathering(let exchange, let status, let headers), .responseEnd):
             waiting = .nothing
+            disarm()
             let body = gathered
             gathered = ByteBuffer()
             exchange.deliverWhole(status: status, headers: headers, body: body)
@@ -246,13 +336,16 @@ final class LinkClientHandler: ChannelDuplexHandler {
         case (.gathering(let exchange, _, _), .failure(let payload)), (.streaming(let exchange), .failure(let payload)):
             gathered = ByteBuffer()
             waiting = .nothing
+            disarm()
             handOver(to: exchange)
             exchange.fail(LinkMessages.decodeFailure(payload))
             idle()
-        case (.streaming, .responseBody(var chunk)):
+        case (.streaming(let exchange), .responseBody(var chunk)):
             if streamed.readableBytes == 0 { streamed = chunk } else { streamed.writeBuffer(&chunk) }
+            if exchange.hasTimeouts { chunkArrived(exchange) }
         case (.streaming(let exchange), .responseEnd):
             waiting = .nothing
+            disarm()
             handOver(to: exchange)
             exchange.finishBody(throwing: nil)
             idle()
@@ -306,6 +399,7 @@ final class LinkClientHandler: ChannelDuplexHandler {
     private func failWaiting(_ error: GatewayError) {
         let pending = waiting
         waiting = .nothing
+        disarm()
         switch pending {
         case .nothing: break
         case .reply(let promise, _): promise.fail(error)
@@ -347,6 +441,9 @@ final class Exchange: @unchecked Sendable {
     let buffered: Bool
     /// The most bytes of a gathered answer.
     let limit: Int
+    /// The attempt's time limits, enforced by the connection's handler.
+    let timeouts: RouteTimeouts
+    let hasTimeouts: Bool
     /// Stream bytes delivered to the reader's buffer and not yet taken.
     private let unread = Atomic<Int>(0)
     /// Set when the connection held a read back for this exchange.
@@ -356,10 +453,12 @@ final class Exchange: @unchecked Sendable {
     static let highWater = 256 << 10
     static let lowWater = 64 << 10
 
-    init(connection: LinkConnection, buffered: Bool, limit: Int) {
+    init(connection: LinkConnection, buffered: Bool, limit: Int, timeouts: RouteTimeouts = RouteTimeouts()) {
         self.connection = connection
         self.buffered = buffered
         self.limit = limit
+        self.timeouts = timeouts
+        self.hasTimeouts = timeouts.firstByte != nil || timeouts.idle != nil || timeouts.total != nil
         guard !buffered else {
             (stream, body) = (nil, nil)
             return

@@ -206,6 +206,8 @@ public enum LinkMessages {
         out.writeLinkPairs(request.query)
         out.writeLinkPairs(request.headers)
         out.writeInteger(UInt8(request.isStreaming ? 1 : 0))
+        // The connect limit in milliseconds; 0 leaves the keyholder's.
+        out.writeInteger(UInt32(clamping: request.timeouts.connect.map { $0.wholeMilliseconds } ?? 0))
         return out
     }
 
@@ -222,11 +224,14 @@ public enum LinkMessages {
             segments.append(segment)
         }
         guard let query = input.readLinkPairs(), let headers = input.readLinkPairs(),
-            let streaming = input.readInteger(as: UInt8.self), streaming <= 1, input.readableBytes == 0
+            let streaming = input.readInteger(as: UInt8.self), streaming <= 1,
+            let connectMilliseconds = input.readInteger(as: UInt32.self), input.readableBytes == 0
         else { throw malformed }
-        return EgressRequest(
+        var request = EgressRequest(
             provider: provider, method: method, pathSegments: segments, query: query, headers: headers, body: nil,
             isStreaming: streaming == 1)
+        if connectMilliseconds > 0 { request.timeouts.connect = .milliseconds(Int64(connectMilliseconds)) }
+        return request
     }
 
     public static func encodeResponseHead(status: Int, headers: [(name: String, value: String)]) -> ByteBuffer {

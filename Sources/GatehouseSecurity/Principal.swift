@@ -17,6 +17,8 @@ public struct Principal: Sendable, Hashable {
     public let expiresAt: Date
     /// The id of the key that signed the token (`kid`), if known.
     public let keyID: String?
+    /// What the token may do besides calling models.
+    public let scopes: Set<TokenScope>
     private let patterns: [ModelPattern]
 
     public init(
@@ -25,7 +27,8 @@ public struct Principal: Sendable, Hashable {
         modelPatterns: [String],
         issuedAt: Date,
         expiresAt: Date,
-        keyID: String? = nil
+        keyID: String? = nil,
+        scopes: Set<TokenScope> = []
     ) {
         self.subject = subject
         self.tokenID = tokenID
@@ -33,6 +36,7 @@ public struct Principal: Sendable, Hashable {
         self.issuedAt = issuedAt
         self.expiresAt = expiresAt
         self.keyID = keyID
+        self.scopes = scopes
         self.patterns = modelPatterns.compactMap(ModelPattern.init)
     }
 

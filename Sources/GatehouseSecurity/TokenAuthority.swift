@@ -159,11 +159,13 @@ public struct TokenAuthority: Sendable, CustomStringConvertible {
     ///   - models: one or more ``ModelPattern`` globs (at most 64).
     ///   - ttl: the lifetime; more than 0 and at most 30 days. Rounded up to whole seconds.
     ///   - audience: the `aud` claim; 1–128 printable ASCII characters.
+    ///   - scopes: what the token may do besides calling models (none for a plain caller).
     public func mint(
         subject: String,
         models: [String],
         ttl: TimeInterval,
         audience: String = TokenFormat.defaultAudience,
+        scopes: [TokenScope] = [],
         now: Date = Date()
     ) throws -> MintedToken {
         try Self.validateName(subject, code: "invalid_subject", what: "subject")
@@ -188,7 +190,7 @@ public struct TokenAuthority: Sendable, CustomStringConvertible {
         let tokenID = FileSystem.randomHex(byteCount: 16)
         let claims = TokenClaims(
             aud: audience, exp: expiresAt, iat: issuedAt, iss: TokenFormat.issuer, jti: tokenID, models: models,
-            nbf: issuedAt, sub: subject)
+            nbf: issuedAt, scopes: scopes.isEmpty ? nil : Array(Set(scopes.map(\.rawValue))).sorted(), sub: subject)
         let signingInput: String
         let signature: Data
         do {

@@ -14,7 +14,8 @@ import Foundation
 /// - **Claims**, canonical compact JSON (sorted keys, no whitespace, `/` unescaped):
 ///   `aud` (string, default `gatehouse`), `exp`, `iat`, `nbf` (integer seconds since 1970), `iss` (`gatehouse`),
 ///   `jti` (128 random bits, 32 lower-case hex digits), `models` (non-empty array of ``ModelPattern`` globs), `sub`
-///   (who the token is for, 1–128 printable ASCII characters). Unknown claims are ignored.
+///   (who the token is for, 1–128 printable ASCII characters); optionally `scopes` (``TokenScope`` names, such as
+///   `admin`). Unknown claims are ignored, and an unknown scope grants nothing.
 /// - **Signature**, 64 bytes: Ed25519 over the ASCII bytes of `base64url(header) "." base64url(claims)`.
 ///
 /// Base64url is unpadded and must be canonical. A token is at most ``maximumLength`` bytes. Verification checks the
@@ -70,6 +71,8 @@ struct TokenClaims: Codable, Sendable {
     var jti: String
     var models: [String]
     var nbf: Int64
+    /// What the token may do besides calling models (``TokenScope``); absent for a plain caller.
+    var scopes: [String]?
     var sub: String
 
     /// Canonical compact JSON: sorted keys, no insignificant whitespace.
@@ -99,4 +102,10 @@ public enum TokenLifetime {
         else { return nil }
         return TimeInterval(value) * unit
     }
+}
+
+/// What a token may do besides calling the models its `models` claim allows.
+public enum TokenScope: String, Sendable, CaseIterable {
+    /// Operator views of the gateway (`GET /v1/gatehouse/routes`).
+    case admin
 }

@@ -120,7 +120,8 @@ public struct TokenVerifier: Sendable {
             modelPatterns: claims.models,
             issuedAt: Date(timeIntervalSince1970: TimeInterval(claims.iat)),
             expiresAt: Date(timeIntervalSince1970: TimeInterval(claims.exp)),
-            keyID: kid
+            keyID: kid,
+            scopes: Set((claims.scopes ?? []).compactMap(TokenScope.init(rawValue:)))
         )
         return (principal, TimeInterval(claims.nbf))
     }

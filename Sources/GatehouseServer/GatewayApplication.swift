@@ -26,11 +26,13 @@ extension Gateway {
         if path.count > 1, path.hasSuffix("/") { path = path.dropLast() }
         switch (request.method, path) {
         case (.POST, "/v1/chat/completions"), (.POST, "/chat/completions"):
-            return await chat(request, dialect: .openAI)
+            return await serve(request, dialect: .openAI, operation: .chat)
         case (.POST, "/v1/messages"):
-            return await chat(request, dialect: .anthropic)
+            return await serve(request, dialect: .anthropic, operation: .chat)
         case (.POST, "/v1/embeddings"), (.POST, "/embeddings"):
-            return await embeddings(request)
+            return await serve(request, dialect: .openAI, operation: .embeddings)
+        case (.GET, "/v1/gatehouse/routes"):
+            return await routes(request)
         case (.GET, "/v1/models"):
             return await models(request, id: nil)
         case (.GET, "/health"):

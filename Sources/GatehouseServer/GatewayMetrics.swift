@@ -16,6 +16,18 @@ public final class GatewayMetrics: Sendable {
     public let authRefusals = CounterFamily(
         "gatehouse_auth_refusals_total", help: "Requests refused authentication or authorization, by reason.",
         labels: ["reason"])
+    public let attempts = CounterFamily(
+        "gatehouse_route_attempts_total", help: "Attempts at a deployment, by model, deployment and outcome (ok or an error code).",
+        labels: ["model", "deployment", "outcome"])
+    public let retries = CounterFamily(
+        "gatehouse_route_retries_total", help: "Attempts after a request's first, by the model being tried.", labels: ["model"])
+    public let fallbacks = CounterFamily(
+        "gatehouse_route_fallbacks_total", help: "Requests that moved on to a fallback model, by model and fallback.",
+        labels: ["model", "fallback"])
+    public let cooldowns = CounterFamily(
+        "gatehouse_route_health_changes_total",
+        help: "Deployments taken out (cooldown, unhealthy) or restored, by model, deployment and change.",
+        labels: ["model", "deployment", "change"])
     public let sandboxBlocked = CounterFamily(
         "gatehouse_sandbox_blocked_total", help: "System calls the front's sandbox refused, by kind.", labels: ["kind"])
 
@@ -27,6 +39,10 @@ public final class GatewayMetrics: Sendable {
         duration.render(into: &text)
         tokens.render(into: &text)
         authRefusals.render(into: &text)
+        attempts.render(into: &text)
+        retries.render(into: &text)
+        fallbacks.render(into: &text)
+        cooldowns.render(into: &text)
         sandboxBlocked.render(into: &text)
         return text
     }

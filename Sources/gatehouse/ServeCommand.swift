@@ -119,13 +119,13 @@ struct ServeCommand: AsyncParsableCommand {
             "configuration loaded",
             metadata: [
                 "gatehouse.config": .string(config), "gatehouse.providers": .stringConvertible(gatewayConfig.providers.count),
-                "gatehouse.models": .stringConvertible(gatewayConfig.models.count),
+                "gatehouse.models": .stringConvertible(gatewayConfig.routes.count),
             ])
         // The front writes no audit log itself: what it witnesses goes to the keyholder's.
         let forwarder = LinkAuditForwarder(link: link)
         let metrics = GatewayMetrics()
         let gateway = Gateway(
-            credentials: credentials, catalog: ModelCatalog(gatewayConfig.models), egress: link,
+            credentials: credentials, catalog: ModelCatalog(routes: gatewayConfig.routes), egress: link,
             limits: .init(maxBodyBytes: gatewayConfig.maxBodyBytes), logger: Logger(label: "gatehouse.request"),
             audit: forwarder, metrics: metrics,
             extraMetrics: {
@@ -134,7 +134,7 @@ struct ServeCommand: AsyncParsableCommand {
                     + MetricsText.gauge(
                         "gatehouse_audit_front_queue", help: "Audit records the front holds for the keyholder.", Int64(forwarder.pending))
                     + (keyholder ?? "")
-            })
+            }, cooldown: gatewayConfig.cooldown, backoff: gatewayConfig.backoff)
         let sandboxed = !unsandboxed
         let unixSocket = listenUnix
         if let unixSocket { try? FileManager.default.removeItem(atPath: unixSocket) }

@@ -28,6 +28,16 @@ struct TokenCommand: AsyncParsableCommand {
         @Option(help: "Audience the gateway expects.")
         var audience: String = TokenFormat.defaultAudience
 
+        @Option(
+            name: .customLong("scope"),
+            help: "What else the token may do (repeatable or comma-separated): \(TokenScope.allCases.map(\.rawValue).joined(separator: ", ")).")
+        var scopes: [String] = []
+
+        /// The `--scope` values, split at commas.
+        var scopeNames: [String] {
+            scopes.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+
         @Flag(help: "Print a JSON object instead of the bare token.")
         var json = false
 
@@ -36,6 +46,10 @@ struct TokenCommand: AsyncParsableCommand {
         func validate() throws {
             guard TokenLifetime.parse(ttl) != nil else {
                 throw ValidationError("--ttl must look like 30s, 15m, 2h, 1d or a number of seconds")
+            }
+            if let unknown = scopeNames.first(where: { TokenScope(rawValue: $0) == nil }) {
+                let known = TokenScope.allCases.map(\.rawValue).joined(separator: ", ")
+                throw ValidationError("--scope '\(unknown)' is not a scope (expected one of: \(known))")
             }
         }
 
@@ -47,7 +61,9 @@ struct TokenCommand: AsyncParsableCommand {
             let minted: MintedToken
             do {
                 let authority = try TokenAuthority.loadOrCreate(in: options.resolve())
-                minted = try authority.mint(subject: subject, models: patterns, ttl: lifetime, audience: audience)
+                minted = try authority.mint(
+                    subject: subject, models: patterns, ttl: lifetime, audience: audience,
+                    scopes: scopeNames.compactMap(TokenScope.init(rawValue:)))
             } catch {
                 reportFailure(error)
                 throw ExitCode.failure
@@ -58,6 +74,7 @@ struct TokenCommand: AsyncParsableCommand {
                 fields: [
                     "token_id": .string(minted.tokenID), "subject": .string(minted.subject),
                     "models": .string(patterns.joined(separator: ",")), "key_id": .string(authority(of: minted)),
+                    "scopes": .string(scopeNames.joined(separator: ",")),
                     "expires_at": .string(minted.expiresAt.formatted(Date.ISO8601FormatStyle())),
                 ])
             if json {
@@ -97,6 +114,16 @@ struct TokenCommand: AsyncParsableCommand {
 
         @Option(help: "Audience the gateway expects.")
         var audience: String = TokenFormat.defaultAudience
+
+        @Option(
+            name: .customLong("scope"),
+            help: "What else the token may do (repeatable or comma-separated): \(TokenScope.allCases.map(\.rawValue).joined(separator: ", ")).")
+        var scopes: [String] = []
+
+        /// The `--scope` values, split at commas.
+        var scopeNames: [String] {
+            scopes.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
 
         @OptionGroup var options: StateOptions
 

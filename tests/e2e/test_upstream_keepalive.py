@@ -73,7 +73,8 @@ def gateway(directory: str, upstream_port: int) -> tuple[Gateway, openai.OpenAI]
     started = start_gateway(
         Path(directory),
         f"providers:\n  p: {{kind: openai-compatible, base_url: 'http://127.0.0.1:{upstream_port}/v1', key: k}}\n"
-        "models:\n  - {name: m, provider: p}\n", "sk-fake-keepalive-0001")
+        # retries: 0, so that only the keyholder's own resend of a stale kept-alive connection is measured.
+        "models:\n  - {name: m, provider: p, retries: 0}\n", "sk-fake-keepalive-0001")
     return started, openai.OpenAI(base_url=started.base_url + "/v1", api_key=started.token, max_retries=0)
 
 

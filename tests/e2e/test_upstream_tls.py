@@ -133,6 +133,8 @@ def test_https_providers_are_verified_before_any_byte_or_key_is_sent() -> None:
                     client.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}])
                 assert error.value.status_code == 502
                 assert error.value.body["code"] == "upstream_unreachable"
+                # A TLS failure is retried (the model's default retries: 2), each time on a new connection.
+                assert error.value.response.headers["x-gatehouse-attempts"] == "3"
             assert sim.requests() == [], "nothing was sent over a connection that failed verification"
 
             # Every connection is recorded, and so is each certificate that failed verification.
@@ -147,7 +149,7 @@ def test_https_providers_are_verified_before_any_byte_or_key_is_sent() -> None:
                 time.sleep(0.2)
             assert all(item in connects for item in expected), connects
             text = httpx.get(gateway.base_url + "/metrics", timeout=10).text
-            assert 'gatehouse_egress_connections_total{event="tls_failed"} 2' in text, text
+            assert 'gatehouse_egress_connections_total{event="tls_failed"} 6' in text, text
             assert KEY not in gateway.stderr_path.read_text()
         finally:
             stop_process(gateway.process)

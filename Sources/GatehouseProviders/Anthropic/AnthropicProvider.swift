@@ -57,6 +57,9 @@ public struct AnthropicProvider: PassThroughProvider {
 
     public func mapError(status: Int, retryAfter: String?, body: ByteBuffer) -> GatewayError {
         let message = (try? JSONValue.decode(body))?["error"]?["message"]?.stringValue
+        if status == 400 || status == 413, message?.lowercased().contains("prompt is too long") == true {
+            return UpstreamErrorMapping.contextWindowExceeded(provider: "Anthropic")
+        }
         return UpstreamErrorMapping.map(status: status, retryAfter: retryAfter, upstreamMessage: message, provider: "Anthropic")
     }
 }

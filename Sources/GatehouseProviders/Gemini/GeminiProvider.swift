@@ -30,6 +30,11 @@ public struct GeminiProvider: ChatProvider, EmbeddingProvider {
 
     public func mapError(status: Int, retryAfter: String?, body: ByteBuffer) -> GatewayError {
         let message = (try? JSONValue.decode(body))?["error"]?["message"]?.stringValue
+        if status == 400, let lowered = message?.lowercased(),
+            lowered.contains("exceeds the maximum number of tokens") || lowered.contains("input token count")
+        {
+            return UpstreamErrorMapping.contextWindowExceeded(provider: "Gemini")
+        }
         return UpstreamErrorMapping.map(status: status, retryAfter: retryAfter, upstreamMessage: message, provider: "Gemini")
     }
 

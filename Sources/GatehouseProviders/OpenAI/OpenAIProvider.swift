@@ -42,7 +42,11 @@ public struct OpenAIProvider: PassThroughProvider, EmbeddingProvider {
     }
 
     public func mapError(status: Int, retryAfter: String?, body: ByteBuffer) -> GatewayError {
-        let message = (try? JSONValue.decode(body))?["error"]?["message"]?.stringValue
+        let error = (try? JSONValue.decode(body))?["error"]
+        if status == 400, error?["code"]?.stringValue == "context_length_exceeded" {
+            return UpstreamErrorMapping.contextWindowExceeded(provider: "OpenAI-compatible")
+        }
+        let message = error?["message"]?.stringValue
         return UpstreamErrorMapping.map(status: status, retryAfter: retryAfter, upstreamMessage: message, provider: "OpenAI-compatible")
     }
 

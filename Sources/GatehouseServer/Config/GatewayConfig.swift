@@ -1,5 +1,6 @@
 import Foundation
 import GatehouseCore
+import GatehousePolicy
 import GatehouseSecurity
 import Yams
 
@@ -38,7 +39,17 @@ public struct GatewayConfig: Sendable {
     public var eventLoops: Int = 0
     public var audience: String = "gatehouse"
     public var providers: [Provider] = []
-    public var models: [Deployment] = []
+    /// The public models, each with its deployments and routing settings.
+    public var routes: [ModelRoute] = []
+    /// When a deployment is taken out of rotation (`router.cooldown`).
+    public var cooldown = CooldownPolicy()
+    /// The wait between attempts (`router.backoff`).
+    public var backoff = Backoff()
+    /// Further attempts after the first for models that do not set `retries` (`router.retries`).
+    public var defaultRetries = 2
+
+    /// Every deployment of every model, in the written order.
+    public var models: [Deployment] { routes.flatMap { $0.deployments.map(\.deployment) } }
 
     public init() {}
 
@@ -146,7 +157,9 @@ public struct GatewayConfig: Sendable {
         func mapping(_ value: Any?, _ key: String, allowed: Set<String>) throws -> [String: Any] {
             guard let dictionary = value as? [String: Any] else { throw fail(key, "must be a mapping") }
             if let unknown = dictionary.keys.filter({ !allowed.contains($0) }).sorted().first {
-                throw fail(key.isEmpty ? unknown : "\(key).\(unknown)", "is not a known setting (expected one of: \(allowed.sorted().joined(separator: ", ")))")
+                throw fail(
+                    key.isEmpty ? unknown : "\(key).\(unknown)",
+                    "is not a known setting (expected one of: \(allowed.sorted().joined(separator: ", ")))")
             }
             return dictionary
         }
@@ -183,7 +196,9 @@ public struct GatewayConfig: Sendable {
             var rest = Substring(text)
             while let start = rest.range(of: "${") {
                 output += rest[..<start.lowerBound]
-                guard let end = rest[start.upperBound...].firstIndex(of: "}") else { throw fail(key, "has an unterminated ${…}") }
+                guard let end = rest[start.upperBound...].firstIndex(of: "}") else {
+                    throw fail(key, "has an unterminated ${…}")
+                }
                 let expression = rest[start.upperBound..<end]
                 let parts = expression.split(separator: ":-", maxSplits: 1, omittingEmptySubsequences: false)
                 let name = String(parts[0])
@@ -202,23 +217,28 @@ public struct GatewayConfig: Sendable {
         mutating func read(_ root: Any?) throws -> GatewayConfig {
             var config = GatewayConfig()
             guard let root else { return config }
-            let top = try mapping(root, "", allowed: ["server", "auth", "providers", "models"])
+            let top = try mapping(root, "", allowed: ["server", "auth", "providers", "models", "router"])
             if let server = top["server"] {
                 let server = try mapping(
                     server, "server", allowed: ["host", "port", "max_body_bytes", "scheduler_slice_us", "event_loops"])
                 config.host = try string(server["host"], "server.host")
                 config.port = try int(server["port"], "server.port", range: 0...65535)
-                config.maxBodyBytes = try int(server["max_body_bytes"], "server.max_body_bytes", range: 1024...(1 << 30)) ?? config.maxBodyBytes
+                config.maxBodyBytes =
+                    try int(server["max_body_bytes"], "server.max_body_bytes", range: 1024...(1 << 30))
+                    ?? config.maxBodyBytes
                 config.schedulerSliceMicroseconds =
                     try int(server["scheduler_slice_us"], "server.scheduler_slice_us", range: 0...100_000)
                     ?? config.schedulerSliceMicroseconds
-                config.eventLoops = try int(server["event_loops"], "server.event_loops", range: 0...256) ?? config.eventLoops
+                config.eventLoops =
+                    try int(server["event_loops"], "server.event_loops", range: 0...256) ?? config.eventLoops
             }
             if let auth = top["auth"] {
                 let auth = try mapping(auth, "auth", allowed: ["audience"])
                 config.audience = try string(auth["audience"], "auth.audience") ?? config.audience
             }
-            guard let providers = top["providers"] else { throw fail("providers", "is required: declare at least one provider") }
+            guard let providers = top["providers"] else {
+                throw fail("providers", "is required: declare at least one provider")
+            }
             guard let providerMap = providers as? [String: Any], !providerMap.isEmpty else {
                 throw fail("providers", "must be a mapping of provider names to settings")
             }
@@ -228,15 +248,22 @@ public struct GatewayConfig: Sendable {
                     throw fail(key, "is not a valid provider name (letters, digits, '.', '_', '-')")
                 }
                 let settings = try mapping(providerMap[name], key, allowed: ["kind", "base_url", "key", "ca_file"])
-                guard let kindName = try string(settings["kind"], "\(key).kind") else { throw fail("\(key).kind", "is required") }
+                guard let kindName = try string(settings["kind"], "\(key).kind") else {
+                    throw fail("\(key).kind", "is required")
+                }
                 guard let kind = ProviderKind(rawValue: kindName) else {
-                    throw fail("\(key).kind", "'\(kindName)' is not a provider kind (expected one of: \(ProviderKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+                    throw fail(
+                        "\(key).kind",
+                        "'\(kindName)' is not a provider kind (expected one of: \(ProviderKind.allCases.map(\.rawValue).joined(separator: ", ")))"
+                    )
                 }
                 guard let baseURL = try string(settings["base_url"], "\(key).base_url") ?? kind.defaultBaseURL else {
                     throw fail("\(key).base_url", "is required for kind \(kind.rawValue)")
                 }
                 guard let url = try? ProviderURL(baseURL) else {
-                    throw fail("\(key).base_url", "'\(baseURL)' must be an absolute http(s) URL with a host and no query, fragment or user info")
+                    throw fail(
+                        "\(key).base_url",
+                        "'\(baseURL)' must be an absolute http(s) URL with a host and no query, fragment or user info")
                 }
                 let keyName = try string(settings["key"], "\(key).key")
                 if let keyName, !SealedKeyStore.isValidName(keyName) {
@@ -247,31 +274,168 @@ public struct GatewayConfig: Sendable {
                     guard url.scheme == "https" else {
                         throw fail("\(key).ca_file", "applies to an https base_url only")
                     }
-                    guard caFile.hasPrefix("/") else { throw fail("\(key).ca_file", "must be an absolute path to a PEM file") }
+                    guard caFile.hasPrefix("/") else {
+                        throw fail("\(key).ca_file", "must be an absolute path to a PEM file")
+                    }
                 }
-                config.providers.append(Provider(name: name, kind: kind, baseURL: baseURL, keyName: keyName, caFile: caFile))
+                config.providers.append(
+                    Provider(name: name, kind: kind, baseURL: baseURL, keyName: keyName, caFile: caFile))
             }
+            if let router = top["router"] { try readRouter(router, into: &config) }
             guard let models = top["models"] as? [Any], !models.isEmpty else {
-                throw fail("models", "is required: a list of {name, provider, model}")
+                throw fail("models", "is required: a list of {name, provider, model} or {name, deployments: [...]}")
             }
             var seen = Set<String>()
             for (index, entry) in models.enumerated() {
-                let key = "models[\(index)]"
-                let settings = try mapping(entry, key, allowed: ["name", "provider", "model", "default_max_tokens"])
-                guard let name = try string(settings["name"], "\(key).name"), !name.isEmpty else { throw fail("\(key).name", "is required") }
-                guard seen.insert(name).inserted else { throw fail("\(key).name", "'\(name)' is declared twice") }
-                guard let providerName = try string(settings["provider"], "\(key).provider") else {
-                    throw fail("\(key).provider", "is required")
+                let route = try readModel(entry, key: "models[\(index)]", config: config)
+                guard seen.insert(route.name).inserted else {
+                    throw fail("models[\(index)].name", "'\(route.name)' is declared twice")
                 }
-                guard let provider = config.providers.first(where: { $0.name == providerName }) else {
-                    throw fail("\(key).provider", "'\(providerName)' is not declared under providers")
+                config.routes.append(route)
+            }
+            for (index, route) in config.routes.enumerated() {
+                for (field, names) in [
+                    ("fallbacks", route.fallbacks), ("context_window_fallbacks", route.contextWindowFallbacks),
+                ] {
+                    for name in names {
+                        guard name != route.name else {
+                            throw fail("models[\(index)].\(field)", "'\(name)' is the model itself")
+                        }
+                        guard seen.contains(name) else {
+                            throw fail("models[\(index)].\(field)", "'\(name)' is not a model declared under models")
+                        }
+                    }
                 }
-                let upstream = try string(settings["model"], "\(key).model") ?? name
-                let maxTokens = try int(settings["default_max_tokens"], "\(key).default_max_tokens", range: 1...1_000_000) ?? 4096
-                config.models.append(
-                    Deployment(publicName: name, provider: provider.name, kind: provider.kind, upstreamModel: upstream, defaultMaxTokens: maxTokens))
             }
             return config
+        }
+
+        func readRouter(_ value: Any, into config: inout GatewayConfig) throws {
+            let router = try mapping(value, "router", allowed: ["cooldown", "retries", "backoff"])
+            if let cooldown = router["cooldown"] {
+                let cooldown = try mapping(
+                    cooldown, "router.cooldown", allowed: ["failures", "window_s", "cooldown_s"])
+                let failures =
+                    try int(cooldown["failures"], "router.cooldown.failures", range: 1...1000)
+                    ?? config.cooldown.failures
+                let window = try int(cooldown["window_s"], "router.cooldown.window_s", range: 1...86400)
+                let pause = try int(cooldown["cooldown_s"], "router.cooldown.cooldown_s", range: 0...86400)
+                config.cooldown = CooldownPolicy(
+                    failures: failures, window: window.map { .seconds($0) } ?? config.cooldown.window,
+                    cooldown: pause.map { .seconds($0) } ?? config.cooldown.cooldown)
+            }
+            config.defaultRetries = try int(router["retries"], "router.retries", range: 0...10) ?? config.defaultRetries
+            if let backoff = router["backoff"] {
+                let backoff = try mapping(backoff, "router.backoff", allowed: ["base_ms", "max_ms"])
+                let base = try int(backoff["base_ms"], "router.backoff.base_ms", range: 0...60000)
+                let cap = try int(backoff["max_ms"], "router.backoff.max_ms", range: 0...600_000)
+                config.backoff = Backoff(
+                    base: base.map { .milliseconds($0) } ?? config.backoff.base,
+                    cap: cap.map { .milliseconds($0) } ?? config.backoff.cap)
+            }
+        }
+
+        /// One entry of `models`: the one-provider form (`provider`, `model`) or a list of `deployments`.
+        func readModel(_ entry: Any, key: String, config: GatewayConfig) throws -> ModelRoute {
+            let settings = try mapping(
+                entry, key,
+                allowed: [
+                    "name", "provider", "model", "default_max_tokens", "strategy", "deployments", "fallbacks",
+                    "context_window_fallbacks", "retries", "timeouts",
+                ])
+            guard let name = try string(settings["name"], "\(key).name"), !name.isEmpty else {
+                throw fail("\(key).name", "is required")
+            }
+            var deployments: [RouteDeployment] = []
+            if let list = settings["deployments"] {
+                for field in ["provider", "model", "default_max_tokens"] where settings[field] != nil {
+                    throw fail("\(key).\(field)", "belongs to each deployment when the model lists deployments")
+                }
+                guard let list = list as? [Any], !list.isEmpty else {
+                    throw fail("\(key).deployments", "must be a non-empty list of {name, provider, model}")
+                }
+                var names = Set<String>()
+                for (index, item) in list.enumerated() {
+                    let deploymentKey = "\(key).deployments[\(index)]"
+                    let fields = try mapping(
+                        item, deploymentKey,
+                        allowed: ["name", "provider", "model", "weight", "cost_rank", "default_max_tokens"])
+                    let deployment = try readDeployment(fields, key: deploymentKey, model: name, config: config)
+                    guard names.insert(deployment.deployment.name).inserted else {
+                        throw fail(
+                            "\(deploymentKey).name",
+                            "'\(deployment.deployment.name)' is declared twice in this model (give each deployment a name)"
+                        )
+                    }
+                    deployments.append(deployment)
+                }
+            } else {
+                deployments = [try readDeployment(settings, key: key, model: name, config: config)]
+            }
+            var strategy = RoutingStrategy.weighted
+            if let text = try string(settings["strategy"], "\(key).strategy") {
+                guard let parsed = RoutingStrategy(rawValue: text) else {
+                    throw fail(
+                        "\(key).strategy",
+                        "'\(text)' is not a strategy (expected one of: \(RoutingStrategy.allCases.map(\.rawValue).joined(separator: ", ")))"
+                    )
+                }
+                strategy = parsed
+            }
+            return ModelRoute(
+                name: name, strategy: strategy, deployments: deployments,
+                fallbacks: try names(settings["fallbacks"], "\(key).fallbacks"),
+                contextWindowFallbacks: try names(
+                    settings["context_window_fallbacks"], "\(key).context_window_fallbacks"),
+                retries: try int(settings["retries"], "\(key).retries", range: 0...10) ?? config.defaultRetries,
+                timeouts: try timeouts(settings["timeouts"], "\(key).timeouts"))
+        }
+
+        func readDeployment(_ fields: [String: Any], key: String, model: String, config: GatewayConfig) throws
+            -> RouteDeployment
+        {
+            guard let providerName = try string(fields["provider"], "\(key).provider") else {
+                throw fail("\(key).provider", "is required")
+            }
+            guard let provider = config.providers.first(where: { $0.name == providerName }) else {
+                throw fail("\(key).provider", "'\(providerName)' is not declared under providers")
+            }
+            let name = try string(fields["name"], "\(key).name") ?? provider.name
+            guard SealedKeyStore.isValidName(name) else {
+                throw fail("\(key).name", "'\(name)' is not a valid deployment name (letters, digits, '.', '_', '-')")
+            }
+            let upstream = try string(fields["model"], "\(key).model") ?? model
+            let maxTokens =
+                try int(fields["default_max_tokens"], "\(key).default_max_tokens", range: 1...1_000_000) ?? 4096
+            let weight = try int(fields["weight"], "\(key).weight", range: 1...1_000_000) ?? 1
+            let costRank = try int(fields["cost_rank"], "\(key).cost_rank", range: 0...1_000_000)
+            let deployment = Deployment(
+                publicName: model, name: name, provider: provider.name, kind: provider.kind, upstreamModel: upstream,
+                defaultMaxTokens: maxTokens)
+            return RouteDeployment(deployment, weight: weight, costRank: costRank)
+        }
+
+        /// A list of model names.
+        func names(_ value: Any?, _ key: String) throws -> [String] {
+            guard let value, !(value is Null) else { return [] }
+            guard let list = value as? [Any] else { throw fail(key, "must be a list of model names") }
+            return try list.enumerated().map { index, item in
+                guard let name = try string(item, "\(key)[\(index)]"), !name.isEmpty else {
+                    throw fail("\(key)[\(index)]", "must be a model name")
+                }
+                return name
+            }
+        }
+
+        func timeouts(_ value: Any?, _ key: String) throws -> RouteTimeouts {
+            guard let value, !(value is Null) else { return RouteTimeouts() }
+            let fields = try mapping(value, key, allowed: ["connect_ms", "first_byte_ms", "idle_ms", "total_ms"])
+            func limit(_ name: String) throws -> Duration? {
+                try int(fields[name], "\(key).\(name)", range: 1...86_400_000).map { .milliseconds($0) }
+            }
+            return RouteTimeouts(
+                connect: try limit("connect_ms"), firstByte: try limit("first_byte_ms"), idle: try limit("idle_ms"),
+                total: try limit("total_ms"))
         }
     }
 }

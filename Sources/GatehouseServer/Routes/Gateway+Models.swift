@@ -7,27 +7,29 @@ extension Gateway {
     /// (Anthropic when an `anthropic-version` header is present).
     func models(_ request: FrontRequest, id: String?) async -> FrontResponse {
         let dialect: IngressDialect = request.header("anthropic-version") != nil ? .anthropic : .openAI
-        var exchange = Exchange(id: Self.makeRequestID(), dialect: dialect, started: .now)
+        var exchange = Exchange(dialect: dialect)
         do {
             let principal = try authenticate(request, exchange: &exchange)
-            var visible = catalog.deployments.filter { principal.allows(model: $0.publicName) }
+            var visible = catalog.models.filter { principal.allows(model: $0.name) }
             if let id {
-                guard let deployment = visible.first(where: { $0.publicName == id }) else {
-                    throw GatewayError(.notFound, "The model '\(id)' does not exist on this gateway.", code: "model_not_found", param: "model")
+                guard let model = visible.first(where: { $0.name == id }) else {
+                    throw GatewayError(
+                        .notFound, "The model '\(id)' does not exist on this gateway.", code: "model_not_found",
+                        param: "model")
                 }
-                visible = [deployment]
+                visible = [model]
             }
-            let entries: [JSONValue] = visible.map { deployment in
+            let entries: [JSONValue] = visible.map { model in
                 switch dialect {
                 case .openAI:
                     return .object([
-                        "id": .string(deployment.publicName), "object": .string("model"), "created": .int(0),
-                        "owned_by": .string(deployment.provider),
+                        "id": .string(model.name), "object": .string("model"), "created": .int(0),
+                        "owned_by": .string(model.provider),
                     ])
                 case .anthropic:
                     return .object([
-                        "type": .string("model"), "id": .string(deployment.publicName),
-                        "display_name": .string(deployment.publicName), "created_at": .string("1970-01-01T00:00:00Z"),
+                        "type": .string("model"), "id": .string(model.name),
+                        "display_name": .string(model.name), "created_at": .string("1970-01-01T00:00:00Z"),
                     ])
                 }
             }
@@ -39,8 +41,8 @@ extension Gateway {
             } else {
                 body = .object([
                     "data": .array(entries), "has_more": .bool(false),
-                    "first_id": visible.first.map { .string($0.publicName) } ?? .null,
-                    "last_id": visible.last.map { .string($0.publicName) } ?? .null,
+                    "first_id": visible.first.map { .string($0.name) } ?? .null,
+                    "last_id": visible.last.map { .string($0.name) } ?? .null,
                 ])
             }
             finish(exchange, status: 200)
