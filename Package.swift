@@ -139,7 +139,7 @@ let package = Package(
         .testTarget(
             name: "GatehouseServerTests",
             dependencies: [
-                "GatehouseServer", "GatehouseCore", "GatehouseSecurity",
+                "GatehouseServer", "GatehouseCore", "GatehouseSecurity", "GatehousePolicy",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]

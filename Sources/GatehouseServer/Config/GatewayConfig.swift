@@ -370,7 +370,7 @@ public struct GatewayConfig: Sendable {
                     deployments.append(deployment)
                 }
             } else {
-                deployments = [try readDeployment(settings, key: key, model: name, config: config)]
+                deployments = [try readDeployment(settings, key: key, model: name, config: config, named: false)]
             }
             var strategy = RoutingStrategy.weighted
             if let text = try string(settings["strategy"], "\(key).strategy") {
@@ -391,16 +391,18 @@ public struct GatewayConfig: Sendable {
                 timeouts: try timeouts(settings["timeouts"], "\(key).timeouts"))
         }
 
-        func readDeployment(_ fields: [String: Any], key: String, model: String, config: GatewayConfig) throws
-            -> RouteDeployment
-        {
+        /// A deployment's settings; in the one-provider form (`named: false`) `name` is the model's, and the
+        /// deployment is named after its provider.
+        func readDeployment(
+            _ fields: [String: Any], key: String, model: String, config: GatewayConfig, named: Bool = true
+        ) throws -> RouteDeployment {
             guard let providerName = try string(fields["provider"], "\(key).provider") else {
                 throw fail("\(key).provider", "is required")
             }
             guard let provider = config.providers.first(where: { $0.name == providerName }) else {
                 throw fail("\(key).provider", "'\(providerName)' is not declared under providers")
             }
-            let name = try string(fields["name"], "\(key).name") ?? provider.name
+            let name = named ? try string(fields["name"], "\(key).name") ?? provider.name : provider.name
             guard SealedKeyStore.isValidName(name) else {
                 throw fail("\(key).name", "'\(name)' is not a valid deployment name (letters, digits, '.', '_', '-')")
             }

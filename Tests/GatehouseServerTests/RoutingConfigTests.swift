@@ -1,0 +1,92 @@
+import GatehouseCore
+import GatehousePolicy
+import GatehouseServer
+import Testing
+
+@Suite("Configuration: models with deployments, fallbacks, retries, timeouts and the router")
+struct RoutingConfigTests {
+    let providers = "providers:\n  oa: {kind: openai}\n  an: {kind: anthropic}\n"
+
+    @Test("reads a model group and the router's settings")
+    func group() throws {
+        let yaml =
+            providers + """
+                router:
+                  cooldown: {failures: 5, window_s: 30, cooldown_s: 10}
+                  retries: 1
+                  backoff: {base_ms: 20, max_ms: 500}
+                models:
+                  - name: smart
+                    strategy: latency
+                    deployments:
+                      - {name: primary, provider: oa, model: gpt-4o, weight: 3, cost_rank: 2}
+                      - {provider: an, model: claude, default_max_tokens: 900}
+                    fallbacks: [cheap]
+                    context_window_fallbacks: [long]
+                    retries: 4
+                    timeouts: {connect_ms: 2000, first_byte_ms: 30000, idle_ms: 15000, total_ms: 600000}
+                  - {name: cheap, provider: oa, model: gpt-4o-mini}
+                  - {name: long, provider: an}
+                """
+        let config = try GatewayConfig.parse(yaml, file: "g.yaml", environment: [:])
+        #expect(config.cooldown == CooldownPolicy(failures: 5, window: .seconds(30), cooldown: .seconds(10)))
+        #expect(config.backoff.base == .milliseconds(20) && config.backoff.cap == .milliseconds(500))
+        let smart = try #require(config.routes.first)
+        #expect(smart.strategy == .latency)
+        #expect(smart.deployments.map(\.deployment.name) == ["primary", "an"])
+        #expect(smart.deployments.map(\.weight) == [3, 1])
+        #expect(smart.deployments.map(\.costRank) == [2, nil])
+        #expect(smart.deployments[1].deployment.defaultMaxTokens == 900)
+        #expect(smart.deployments.allSatisfy { $0.deployment.publicName == "smart" })
+        #expect(smart.fallbacks == ["cheap"] && smart.contextWindowFallbacks == ["long"])
+        #expect(smart.retries == 4)
+        #expect(
+            smart.timeouts
+                == RouteTimeouts(
+                    connect: .seconds(2), firstByte: .seconds(30), idle: .seconds(15), total: .seconds(600)))
+        // The one-provider form: one deployment named after its provider, the router's default retries.
+        let cheap = config.routes[1]
+        #expect(cheap.deployments.map(\.deployment.name) == ["oa"])
+        #expect(cheap.strategy == .weighted && cheap.retries == 1)
+        #expect(config.routes[2].deployments[0].deployment.upstreamModel == "long")
+    }
+
+    @Test("defaults: weighted, two retries, no timeouts of the model's own, cooldown 3 in 60 s for 30 s")
+    func defaults() throws {
+        let config = try GatewayConfig.parse(
+            providers + "models: [{name: m, provider: oa}]", file: "g.yaml", environment: [:])
+        #expect(config.routes[0].retries == 2 && config.routes[0].timeouts.isEmpty)
+        #expect(config.cooldown == CooldownPolicy())
+    }
+
+    @Test(
+        "names the file, the key and the problem",
+        arguments: [
+            ("models: [{name: m, strategy: random, provider: oa}]", "models[0].strategy"),
+            ("models: [{name: m, deployments: []}]", "models[0].deployments"),
+            ("models: [{name: m, provider: oa, deployments: [{provider: oa}]}]", "models[0].provider"),
+            ("models: [{name: m, deployments: [{provider: oa}, {provider: oa}]}]", "models[0].deployments[1].name"),
+            ("models: [{name: m, deployments: [{name: 'a/b', provider: oa}]}]", "models[0].deployments[0].name"),
+            ("models: [{name: m, deployments: [{provider: nope}]}]", "models[0].deployments[0].provider"),
+            ("models: [{name: m, deployments: [{provider: oa, weight: 0}]}]", "models[0].deployments[0].weight"),
+            ("models: [{name: m, deployments: [{provider: oa, url: 'http://x'}]}]", "models[0].deployments[0].url"),
+            ("models: [{name: m, provider: oa, fallbacks: [ghost]}]", "models[0].fallbacks"),
+            ("models: [{name: m, provider: oa, fallbacks: [m]}]", "models[0].fallbacks"),
+            (
+                "models: [{name: m, provider: oa, context_window_fallbacks: ghost}]",
+                "models[0].context_window_fallbacks"
+            ),
+            ("models: [{name: m, provider: oa, retries: 11}]", "models[0].retries"),
+            ("models: [{name: m, provider: oa, timeouts: {first_byte_ms: 0}}]", "models[0].timeouts.first_byte_ms"),
+            ("models: [{name: m, provider: oa, timeouts: {read_ms: 5}}]", "models[0].timeouts.read_ms"),
+            ("router: {cooldown: {failures: 0}}\nmodels: [{name: m, provider: oa}]", "router.cooldown.failures"),
+            ("router: {strategy: weighted}\nmodels: [{name: m, provider: oa}]", "router.strategy"),
+        ])
+    func invalid(yaml: String, key: String) {
+        #expect {
+            _ = try GatewayConfig.parse(providers + yaml, file: "bad.yaml", environment: [:])
+        } throws: { error in
+            "\(error)".hasPrefix("bad.yaml: \(key):")
+        }
+    }
+}
