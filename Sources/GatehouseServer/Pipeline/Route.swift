@@ -14,10 +14,11 @@ extension Gateway {
     ///
     /// Each model in the chain (the one asked, then its fallbacks the token allows) gets one
     /// attempt plus its `retries`, spread over its deployments by the router. A retriable
-    /// failure (connection, timeout, 429, 5xx, malformed answer) tries again after a jittered
-    /// backoff; a provider saying the prompt is too long moves to the context-window
-    /// fallbacks; anything else is the answer. Nothing here has reached the caller yet: a
-    /// stream is committed only once its first piece has arrived.
+    /// failure (connection, timeout, 429, 5xx, malformed answer) tries again: at another
+    /// deployment at once, at one already asked after a jittered, growing backoff. A provider
+    /// saying the prompt is too long moves to the context-window fallbacks; anything else is
+    /// the answer. Nothing here has reached the caller yet: a stream is committed only once
+    /// its first piece has arrived.
     func route(_ call: inout Call, model primary: ModelRoute, exchange: inout Exchange) async throws -> Routed {
         var current = primary
         var queue = primary.fallbacks[...]
@@ -32,13 +33,19 @@ extension Gateway {
                 let choice = router.choose(in: current, tried: tried, isFirstAttempt: tried.isEmpty)
             {
                 left -= 1
+                if !exchange.attempts.isEmpty { metrics.retries.add([current.name]) }
+                // Another deployment is asked at once; the same one again after a jittered backoff.
+                if tried.contains(choice.slot) {
+                    let wait = backoff.wait(retry: exchange.attempts.count, unit: router.unitDraw())
+                    do {
+                        if wait > .zero { try await Task.sleep(for: wait) }
+                    } catch {
+                        router.ended(slot: choice.slot)
+                        throw error
+                    }
+                }
                 tried.append(choice.slot)
                 deploymentsAsked.insert(choice.slot)
-                if !exchange.attempts.isEmpty {
-                    metrics.retries.add([current.name])
-                    let wait = backoff.wait(retry: exchange.attempts.count, unit: router.unitDraw())
-                    if wait > .zero { try await Task.sleep(for: wait) }
-                }
                 let deployment = current.deployments[choice.index].deployment
                 exchange.deployment = deployment
                 let started = ContinuousClock.now
