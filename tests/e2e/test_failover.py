@@ -366,3 +366,33 @@ def test_the_routes_view_needs_the_admin_scope() -> None:
         view = g.routes()["smart"]["a"]
         assert view["state"] == "healthy" and view["in_flight"] == 0 and view["provider"] == "a"
         assert "http" not in json.dumps(g.routes())
+
+
+def test_the_routing_example_configuration_serves_both_dialects() -> None:
+    """examples/routing.yaml is a contract: it starts as written and its models answer."""
+    from conftest import REPO_ROOT, start_process
+
+    sim = start_simulator()
+    with tempfile.TemporaryDirectory(prefix="gatehouse-routing-example-") as directory:
+        state = str(Path(directory) / "state")
+        for name in ("openai-key", "anthropic-key"):
+            gatehouse("keys", "add", name, "--stdin", state=state, stdin=SIM_API_KEY + "\n")
+        token = gatehouse("token", "mint", "--subject", "example", state=state)
+        process = None
+        try:
+            process, match = start_process(
+                [os.environ.get("GATEHOUSE_BIN", str(REPO_ROOT / ".build/debug/gatehouse")), "serve", "--config",
+                 str(REPO_ROOT / "examples" / "routing.yaml"), "--port", "0", "--state", state],
+                r"gatehouse serve listening on (http://\S+:(\d+))", env={"GATEHOUSE_SIMULATOR_URL": sim.base_url})
+            base = match.group(1)
+            client = openai.OpenAI(base_url=base + "/v1", api_key=token, max_retries=0, timeout=30)
+            seen = {ask(client)[0] for _ in range(40)}
+            assert seen == {"smart/primary", "smart/backup"}
+            assert ask(client, "cheap")[0] in ("cheap/mini", "cheap/haiku")
+            assert ask(client, "long")[0] == "long/anthropic"
+            claude = anthropic.Anthropic(base_url=base, api_key=token, max_retries=0, timeout=30)
+            assert claude.messages.create(model="smart", max_tokens=30, messages=MESSAGES).content[0].text.endswith("route me")
+        finally:
+            if process is not None:
+                stop_process(process)
+            stop_process(sim.process)
