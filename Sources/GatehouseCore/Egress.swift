@@ -76,7 +76,7 @@ public struct ByteStream: AsyncSequence, Sendable {
         var result = ByteBuffer()
         for try await chunk in self {
             guard result.readableBytes + chunk.readableBytes <= limit else {
-                throw GatewayError(.upstreamFailure, "The upstream response exceeded \(limit) bytes.", code: "upstream_too_large")
+                throw GatewayError(.upstreamFailure, "The upstream response exceeded \(limit) bytes.", code: .upstreamTooLarge)
             }
             var chunk = chunk
             result.writeBuffer(&chunk)

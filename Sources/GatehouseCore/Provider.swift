@@ -153,27 +153,27 @@ public enum UpstreamErrorMapping {
     public static func contextWindowExceeded(provider: String) -> GatewayError {
         GatewayError(
             .invalidRequest, "The prompt is too long for the model's context window (\(provider) provider).",
-            code: "context_window_exceeded", param: "messages")
+            code: .contextWindowExceeded, param: "messages")
     }
 
     public static func map(status: Int, retryAfter: String?, upstreamMessage: String?, provider: String) -> GatewayError {
         let detail = upstreamMessage.map { ": " + SecretRedactor.redact($0) } ?? "."
         switch status {
         case 429:
-            return GatewayError(.rateLimited, "The \(provider) provider is rate limiting requests\(detail)", code: "upstream_rate_limited", retryAfter: retryAfter)
+            return GatewayError(.rateLimited, "The \(provider) provider is rate limiting requests\(detail)", code: .upstreamRateLimited, retryAfter: retryAfter)
         case 400, 413, 422:
-            return GatewayError(.invalidRequest, "The \(provider) provider rejected the request\(detail)", code: "upstream_rejected")
+            return GatewayError(.invalidRequest, "The \(provider) provider rejected the request\(detail)", code: .upstreamRejected)
         case 401, 403:
             // Upstream auth failures often echo part of the key: never pass their text on.
-            return GatewayError(.upstreamFailure, "The \(provider) provider refused the gateway's credentials.", code: "upstream_auth_failed")
+            return GatewayError(.upstreamFailure, "The \(provider) provider refused the gateway's credentials.", code: .upstreamAuthFailed)
         case 404:
-            return GatewayError(.upstreamFailure, "The \(provider) provider does not know the configured model.", code: "upstream_not_found")
+            return GatewayError(.upstreamFailure, "The \(provider) provider does not know the configured model.", code: .upstreamNotFound)
         case 408, 504:
-            return GatewayError(.upstreamTimeout, "The \(provider) provider timed out.", code: "upstream_timeout")
+            return GatewayError(.upstreamTimeout, "The \(provider) provider timed out.", code: .upstreamTimeout)
         case 503, 529:
-            return GatewayError(.upstreamUnavailable, "The \(provider) provider is unavailable\(detail)", code: "upstream_unavailable", retryAfter: retryAfter)
+            return GatewayError(.upstreamUnavailable, "The \(provider) provider is unavailable\(detail)", code: .upstreamUnavailable, retryAfter: retryAfter)
         default:
-            return GatewayError(.upstreamFailure, "The \(provider) provider failed (status \(status))\(detail)", code: "upstream_error")
+            return GatewayError(.upstreamFailure, "The \(provider) provider failed (status \(status))\(detail)", code: .upstreamError)
         }
     }
 }

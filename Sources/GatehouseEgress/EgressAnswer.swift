@@ -60,7 +60,7 @@ final class EgressAnswer: UpstreamResponseSink {
             keyholder.refuse("response_too_large", provider: provider, detail: "\(limit) bytes")
             call?.cancel()
             sink.answerFailed(
-                GatewayError(.upstreamFailure, "The provider's answer exceeded \(limit) bytes.", code: "upstream_too_large"))
+                GatewayError(.upstreamFailure, "The provider's answer exceeded \(limit) bytes.", code: .upstreamTooLarge))
             return nil
         }
         return sink.answerBody(buffer)
@@ -77,7 +77,7 @@ final class EgressAnswer: UpstreamResponseSink {
     func upstreamFailed(_ failure: UpstreamFailure) {
         if sawHead {
             sink.answerFailed(
-                GatewayError(.upstreamFailure, "The connection to the provider was lost mid-stream.", code: "upstream_stream_lost"))
+                GatewayError(.upstreamFailure, "The connection to the provider was lost mid-stream.", code: .upstreamStreamLost))
         } else {
             sink.answerFailed(keyholder.failure(failure, provider: provider))
         }

@@ -152,14 +152,14 @@ public final class Keyholder: @unchecked Sendable {
     func prepare(_ request: EgressRequest) throws(GatewayError) -> (UpstreamClient, HTTPRequestHead, ProviderEndpoint) {
         guard let endpoint = endpoints[request.provider] else {
             refuse("unknown_provider", provider: request.provider)
-            throw GatewayError(.internalError, "The gateway has no route for this model.", code: "unknown_provider")
+            throw GatewayError(.internalError, "The gateway has no route for this model.", code: .unknownProvider)
         }
         let target: String
         do {
             target = try endpoint.target(for: request)
         } catch {
             refuse("path_refused", provider: endpoint.name)
-            throw GatewayError(.invalidRequest, "The request path was refused.", code: "egress_path_refused")
+            throw GatewayError(.invalidRequest, "The request path was refused.", code: .egressPathRefused)
         }
         let client: UpstreamClient
         switch route(to: endpoint) {
@@ -168,7 +168,7 @@ public final class Keyholder: @unchecked Sendable {
             refuse("address_refused", provider: endpoint.name, detail: refusal.reason)
             throw GatewayError(
                 .upstreamFailure, "The '\(endpoint.name)' provider resolved to an address the gateway may not reach.",
-                code: "egress_address_refused")
+                code: .egressAddressRefused)
         }
         let method: HTTPMethod
         switch request.method {
@@ -176,7 +176,7 @@ public final class Keyholder: @unchecked Sendable {
         case "POST": method = .POST
         default:
             refuse("method_refused", provider: endpoint.name)
-            throw GatewayError(.invalidRequest, "The request method was refused.", code: "egress_method_refused")
+            throw GatewayError(.invalidRequest, "The request method was refused.", code: .egressMethodRefused)
         }
         var headers = HTTPHeaders()
         headers.reserveCapacity(request.headers.count + 4)
@@ -209,9 +209,9 @@ public final class Keyholder: @unchecked Sendable {
         let mapped: GatewayError
         switch failure {
         case .connectTimeout, .deadlineExceeded:
-            mapped = GatewayError(.upstreamTimeout, "The '\(provider)' provider did not answer in time.", code: "upstream_timeout")
+            mapped = GatewayError(.upstreamTimeout, "The '\(provider)' provider did not answer in time.", code: .upstreamTimeout)
         case .connectFailed, .connectionLost, .shutDown:
-            mapped = GatewayError(.upstreamFailure, "Could not reach the '\(provider)' provider.", code: "upstream_unreachable")
+            mapped = GatewayError(.upstreamFailure, "Could not reach the '\(provider)' provider.", code: .upstreamUnreachable)
         }
         logger.debug(
             "egress failed", metadata: ["gatehouse.provider": .string(provider), "gatehouse.egress.failure": .string("\(failure)")])

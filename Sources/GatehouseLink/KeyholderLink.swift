@@ -50,7 +50,7 @@ public final class KeyholderLink: EgressTransport, Sendable {
     public static let chunkSize = 1 << 20
 
     static let unavailable = GatewayError(
-        .upstreamUnavailable, "The gateway's egress is not available; try again shortly.", code: "keyholder_unavailable")
+        .upstreamUnavailable, "The gateway's egress is not available; try again shortly.", code: .keyholderUnavailable)
 
     /// A connected channel with its link handler, or a refusal as ``unavailable``.
     func connect() async throws -> (any Channel, NIOLoopBound<LinkClientHandler>) {

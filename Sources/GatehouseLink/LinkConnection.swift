@@ -258,7 +258,7 @@ final class LinkClientHandler: ChannelDuplexHandler {
 
     static func timeout(_ what: String, _ limit: Duration) -> GatewayError {
         GatewayError(
-            .upstreamTimeout, "The provider did not \(what) within \(limit.wholeMilliseconds) ms.", code: "upstream_timeout")
+            .upstreamTimeout, "The provider did not \(what) within \(limit.wholeMilliseconds) ms.", code: .upstreamTimeout)
     }
 
     /// A limit passed: the exchange fails with `error` and the connection closes, which tells
@@ -321,7 +321,7 @@ final class LinkClientHandler: ChannelDuplexHandler {
                 gathered = ByteBuffer()
                 exchange.fail(
                     GatewayError(
-                        .upstreamFailure, "The upstream response exceeded \(exchange.limit) bytes.", code: "upstream_too_large"))
+                        .upstreamFailure, "The upstream response exceeded \(exchange.limit) bytes.", code: .upstreamTooLarge))
                 context.close(promise: nil)
                 return
             }
@@ -410,7 +410,7 @@ final class LinkClientHandler: ChannelDuplexHandler {
             // What arrived before the failure still reaches the reader, ahead of the error.
             handOver(to: exchange)
             exchange.fail(
-                GatewayError(.upstreamFailure, "The connection to the provider was lost mid-stream.", code: "upstream_stream_lost"))
+                GatewayError(.upstreamFailure, "The connection to the provider was lost mid-stream.", code: .upstreamStreamLost))
         }
     }
 

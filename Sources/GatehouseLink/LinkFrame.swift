@@ -195,7 +195,7 @@ extension ChannelHandlerContext {
 /// 4-byte big-endian length and UTF-8 bytes; counts are 4-byte big-endian; a decoder
 /// refuses a length beyond the payload and any trailing byte. Failure frames (rare) are JSON.
 public enum LinkMessages {
-    static let malformed = GatewayError(.internalError, "Malformed link message.", code: "link_malformed")
+    static let malformed = GatewayError(.internalError, "Malformed link message.", code: .linkMalformed)
 
     public static func encodeRequestHead(_ request: EgressRequest) -> ByteBuffer {
         var out = ByteBuffer()
@@ -260,9 +260,11 @@ public enum LinkMessages {
     public static func decodeFailure(_ buffer: ByteBuffer) -> GatewayError {
         guard let value = try? JSONValue.decode(buffer), let kindName = value["kind"]?.stringValue,
             let kind = GatewayError.Kind(rawValue: kindName), let message = value["message"]?.stringValue
-        else { return GatewayError(.upstreamFailure, "The keyholder failed.", code: "link_failure") }
+        else { return GatewayError(.upstreamFailure, "The keyholder failed.", code: .linkFailure) }
+        // A code outside the closed set is not taken from the wire: the kind's own code stands in.
         return GatewayError(
-            kind, message, code: value["code"]?.stringValue, param: value["param"]?.stringValue,
+            kind, message, code: value["code"]?.stringValue.flatMap(GatewayError.Code.init(rawValue:)),
+            param: value["param"]?.stringValue,
             retryAfter: value["retry_after"]?.stringValue)
     }
 

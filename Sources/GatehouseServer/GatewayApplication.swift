@@ -51,7 +51,7 @@ extension Gateway {
                     return await models(request, id: String(id).removingPercentEncoding ?? String(id))
                 }
             }
-            let error = GatewayError(.notFound, "No route for \(request.method.rawValue) \(request.path.prefix(200)).", code: "route_not_found")
+            let error = GatewayError(.notFound, "No route for \(request.method.rawValue) \(request.path.prefix(200)).", code: .routeNotFound)
             return IngressDialect.openAI.errorResponse(error, requestID: "none")
         }
     }

@@ -103,6 +103,26 @@ struct LinkTests {
         #expect(status == 429 && headers.map(\.name) == ["retry-after"] && headers.map(\.value) == ["3"])
     }
 
+    @Test("a request's connect limit crosses the link; none stays none")
+    func connectLimit() throws {
+        var request = EgressRequest(provider: "p", pathSegments: ["x"])
+        #expect(try LinkMessages.decodeRequestHead(LinkMessages.encodeRequestHead(request)).timeouts.connect == nil)
+        request.timeouts = RouteTimeouts(connect: .milliseconds(2500), firstByte: .seconds(1))
+        let decoded = try LinkMessages.decodeRequestHead(LinkMessages.encodeRequestHead(request))
+        // Only the connect limit is the keyholder's; the others stay with the front.
+        #expect(decoded.timeouts == RouteTimeouts(connect: .milliseconds(2500)))
+    }
+
+    @Test("a failure's code is taken from the link only if it is one of the closed set")
+    func failureCodes() {
+        let known = LinkMessages.decodeFailure(
+            ByteBuffer(string: #"{"kind":"upstream_timeout","message":"slow","code":"upstream_timeout"}"#))
+        #expect(known.errorCode == .upstreamTimeout && known.status == 504)
+        let unknown = LinkMessages.decodeFailure(
+            ByteBuffer(string: #"{"kind":"upstream_failure","message":"m","code":"drop table; --"}"#))
+        #expect(unknown.code == "upstream_failure")
+    }
+
     @Test("a forwarder without a keyholder keeps the newest records and counts what it dropped")
     func overflow() async {
         let link = KeyholderLink(socketPath: "/nonexistent/gatehouse-test.sock", secret: Array(repeating: 7, count: 32))

@@ -17,7 +17,8 @@ struct AttemptOutcomeTests {
             ("upstream_rejected", .final), ("upstream_not_found", .final), ("invalid_field", .final),
             ("egress_address_refused", .final),
         ])
-    func classification(code: String, expected: AttemptFailure) {
+    func classification(code: String, expected: AttemptFailure) throws {
+        let code = try #require(GatewayError.Code(rawValue: code))
         #expect(AttemptFailure.classify(GatewayError(.upstreamFailure, "x", code: code)) == expected)
     }
 

@@ -18,16 +18,15 @@ public enum AttemptFailure: Sendable, Equatable {
 
     /// Classifies an error the provider mapping or the egress reported, by its code.
     public static func classify(_ error: GatewayError) -> AttemptFailure {
-        switch error.code {
-        case "upstream_rate_limited", "upstream_unavailable", "upstream_timeout", "upstream_error",
-            "upstream_unreachable",
-            "upstream_malformed", "upstream_incomplete", "upstream_stream_lost", "upstream_too_large":
+        switch error.errorCode {
+        case .upstreamRateLimited, .upstreamUnavailable, .upstreamTimeout, .upstreamError, .upstreamUnreachable,
+            .upstreamMalformed, .upstreamIncomplete, .upstreamStreamLost, .upstreamTooLarge:
             return .retriable
-        case "keyholder_unavailable", "link_failure", "link_malformed":
+        case .keyholderUnavailable, .linkFailure, .linkMalformed:
             return .transient
-        case "upstream_auth_failed":
+        case .upstreamAuthFailed:
             return .credentialsRefused
-        case "context_window_exceeded":
+        case .contextWindowExceeded:
             return .contextWindow
         default:
             return .final

@@ -40,7 +40,7 @@ enum AnthropicRequestMapping {
                 if let type = try tool.string("type"), type != "custom" {
                     throw GatewayError(
                         .invalidRequest, "Server tool '\(type)' is not supported through the gateway.",
-                        code: "unsupported_parameter", param: "tools[\(index)].type")
+                        code: .unsupportedParameter, param: "tools[\(index)].type")
                 }
                 request.tools.append(
                     ToolDefinition(
@@ -127,7 +127,7 @@ enum AnthropicRequestMapping {
             case let other:
                 throw GatewayError(
                     .invalidRequest, "Content block type '\(other)' is not supported in a \(roleName) message on this route.",
-                    code: "unsupported_content", param: "\(blockPath).type")
+                    code: .unsupportedContent, param: "\(blockPath).type")
             }
         }
         var result = toolResults

@@ -97,7 +97,7 @@ struct AnthropicStreamDecoder: ProviderStreamDecoder {
 
     mutating func finish() throws -> [StreamEvent] {
         guard sawStop else {
-            throw GatewayError(.upstreamFailure, "The provider's stream ended before the response was complete.", code: "upstream_incomplete")
+            throw GatewayError(.upstreamFailure, "The provider's stream ended before the response was complete.", code: .upstreamIncomplete)
         }
         return []
     }

@@ -81,7 +81,7 @@ struct GeminiStreamDecoder: ProviderStreamDecoder {
 
     mutating func finish() throws -> [StreamEvent] {
         guard let finishReason else {
-            throw GatewayError(.upstreamFailure, "The provider's stream ended before the response was complete.", code: "upstream_incomplete")
+            throw GatewayError(.upstreamFailure, "The provider's stream ended before the response was complete.", code: .upstreamIncomplete)
         }
         var events: [StreamEvent] = [.finish(GeminiResponseMapping.finishReason(finishReason, hasToolCalls: toolCount > 0))]
         if let usage { events.append(.usage(usage)) }

@@ -23,7 +23,7 @@ enum OpenAIRequestMapping {
         if root["functions"] != nil || root["function_call"] != nil {
             throw GatewayError(
                 .invalidRequest, "The deprecated 'functions' and 'function_call' fields are not supported; use 'tools'.",
-                code: "unsupported_parameter", param: "functions")
+                code: .unsupportedParameter, param: "functions")
         }
         var request = ChatRequest(model: model, messages: messages)
         if let tools = try root.array("tools") {
@@ -109,7 +109,7 @@ enum OpenAIRequestMapping {
         default:
             throw GatewayError(
                 .invalidRequest, "Content part type '\(type)' is not supported on this route.",
-                code: "unsupported_content", param: "\(path).type")
+                code: .unsupportedContent, param: "\(path).type")
         }
     }
 

@@ -30,7 +30,7 @@ enum OpenAIResponseMapping {
     static func decode(_ body: JSONValue, deployment: Deployment) throws -> ChatResponse {
         let root = try JSONObjectReader(body, path: "")
         guard let choices = try root.array("choices"), let first = choices.first else {
-            throw GatewayError(.upstreamFailure, "The provider's response has no choices.", code: "upstream_malformed")
+            throw GatewayError(.upstreamFailure, "The provider's response has no choices.", code: .upstreamMalformed)
         }
         let choice = try JSONObjectReader(first, path: "choices[0]")
         let message = try choice.object("message")

@@ -78,7 +78,7 @@ struct OpenAIStreamDecoder: ProviderStreamDecoder {
 
     mutating func finish() throws -> [StreamEvent] {
         guard sawDone || sawFinish else {
-            throw GatewayError(.upstreamFailure, "The provider's stream ended before the response was complete.", code: "upstream_incomplete")
+            throw GatewayError(.upstreamFailure, "The provider's stream ended before the response was complete.", code: .upstreamIncomplete)
         }
         return []
     }

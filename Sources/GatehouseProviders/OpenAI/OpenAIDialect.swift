@@ -37,7 +37,7 @@ public enum OpenAIDialect {
         default:
             throw GatewayError(
                 .invalidRequest, "'input' must be a string or a non-empty array of strings for this model.",
-                code: "invalid_field", param: "input")
+                code: .invalidField, param: "input")
         }
         let format = try root.string("encoding_format") ?? "float"
         guard format == "float" || format == "base64" else {

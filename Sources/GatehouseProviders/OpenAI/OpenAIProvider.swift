@@ -70,5 +70,5 @@ public struct OpenAIProvider: PassThroughProvider, EmbeddingProvider {
             promptTokens: value["usage"]?["prompt_tokens"]?.intValue ?? 0)
     }
 
-    static let malformed = GatewayError(.upstreamFailure, "The provider returned a malformed response.", code: "upstream_malformed")
+    static let malformed = GatewayError(.upstreamFailure, "The provider returned a malformed response.", code: .upstreamMalformed)
 }

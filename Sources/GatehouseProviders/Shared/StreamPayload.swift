@@ -9,7 +9,7 @@ enum StreamPayload {
         do {
             payload = try JSONValue.decode(.init(string: event.data))
         } catch {
-            throw GatewayError(.upstreamFailure, "The provider sent a malformed stream event.", code: "upstream_malformed")
+            throw GatewayError(.upstreamFailure, "The provider sent a malformed stream event.", code: .upstreamMalformed)
         }
         if checkInBandError, let error = payload["error"], error.objectValue != nil {
             throw UpstreamErrorMapping.map(

@@ -16,18 +16,18 @@ extension Gateway {
             refused("missing_token", exchange: exchange)
             throw GatewayError(
                 .unauthorized, "Missing credentials: send a Gatehouse token as 'Authorization: Bearer' or 'x-api-key'.",
-                code: "missing_token")
+                code: .missingToken)
         }
         let principal: Principal
         do {
             principal = try credentials.verifier.verify(token)
         } catch {
             refused(error.code, exchange: exchange)
-            throw GatewayError(.unauthorized, "The token is invalid or expired.", code: "invalid_token")
+            throw GatewayError(.unauthorized, "The token is invalid or expired.", code: .invalidToken)
         }
         guard !credentials.isRevoked(principal) else {
             refused("revoked", exchange: exchange, principal: principal)
-            throw GatewayError(.unauthorized, "The token is invalid or expired.", code: "invalid_token")
+            throw GatewayError(.unauthorized, "The token is invalid or expired.", code: .invalidToken)
         }
         exchange.principal = principal
         return principal

@@ -76,7 +76,7 @@ extension Gateway {
     func readBody(_ request: FrontRequest) async throws -> ByteBuffer {
         let tooLarge = GatewayError(
             .payloadTooLarge, "The request body exceeds the limit of \(limits.maxBodyBytes) bytes.",
-            code: "body_too_large")
+            code: .bodyTooLarge)
         switch request.body {
         case .complete(let body):
             guard body.readableBytes <= limits.maxBodyBytes else { throw tooLarge }
@@ -107,7 +107,7 @@ extension Gateway {
             logger.warning("caller tried to choose the upstream", metadata: ["gatehouse.refusal.field": .string(field)])
             throw GatewayError(
                 .invalidRequest, "The field '\(field)' is not accepted: callers cannot choose the provider URL or key.",
-                code: "routing_override_refused", param: field)
+                code: .routingOverrideRefused, param: field)
         }
         for name in Self.routingOverrideHeaders {
             if request.headers.contains(name: name) {
@@ -116,7 +116,7 @@ extension Gateway {
                 throw GatewayError(
                     .invalidRequest,
                     "The header '\(name)' is not accepted: callers cannot choose the provider URL or key.",
-                    code: "routing_override_refused", param: name)
+                    code: .routingOverrideRefused, param: name)
             }
         }
     }
@@ -127,9 +127,9 @@ extension Gateway {
             return try JSONTopLevel(scanning: body)
         } catch .duplicateKey(let key) {
             throw GatewayError(
-                .invalidRequest, "The request body repeats the field '\(key)'.", code: "duplicate_field", param: key)
+                .invalidRequest, "The request body repeats the field '\(key)'.", code: .duplicateField, param: key)
         } catch .notAnObject {
-            throw GatewayError(.invalidRequest, "The request body must be a JSON object.", code: "invalid_json")
+            throw GatewayError(.invalidRequest, "The request body must be a JSON object.", code: .invalidJSON)
         } catch .malformed(let offset) {
             throw GatewayError.invalidJSON("malformed at byte \(offset)")
         }

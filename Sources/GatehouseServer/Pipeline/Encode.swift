@@ -77,7 +77,7 @@ extension Gateway {
             guard let failure = Self.streamFailure(error) else {
                 finish(
                     exchange, status: 499,
-                    error: GatewayError(.invalidRequest, "client went away", code: "client_disconnected"))
+                    error: GatewayError(.invalidRequest, "client went away", code: .clientDisconnected))
                 throw error
             }
             try await Self.emit(
@@ -111,10 +111,10 @@ extension Gateway {
         case let refusal as UpstreamRefusal: return refusal.error
         case is SSEParser.EventTooLarge:
             return GatewayError(
-                .upstreamFailure, "The provider sent an oversized stream event.", code: "upstream_malformed")
+                .upstreamFailure, "The provider sent an oversized stream event.", code: .upstreamMalformed)
         default:
             return GatewayError(
-                .upstreamFailure, "The connection to the provider was lost mid-stream.", code: "upstream_stream_lost")
+                .upstreamFailure, "The connection to the provider was lost mid-stream.", code: .upstreamStreamLost)
         }
     }
 }

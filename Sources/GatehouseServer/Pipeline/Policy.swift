@@ -8,12 +8,12 @@ extension Gateway {
         guard call.principal.allows(model: call.model) else {
             refused("model_not_allowed", exchange: exchange, principal: call.principal, model: call.model)
             throw GatewayError(
-                .forbidden, "This token does not allow the model '\(call.model)'.", code: "model_not_allowed",
+                .forbidden, "This token does not allow the model '\(call.model)'.", code: .modelNotAllowed,
                 param: "model")
         }
         guard let route = catalog.route(named: call.model) else {
             throw GatewayError(
-                .notFound, "The model '\(call.model)' does not exist on this gateway.", code: "model_not_found",
+                .notFound, "The model '\(call.model)' does not exist on this gateway.", code: .modelNotFound,
                 param: "model")
         }
         return route

@@ -92,7 +92,7 @@ extension Gateway {
                 throw GatewayError(
                     .invalidRequest,
                     "The model '\(deployment.publicName)' is served by a \(deployment.kind.rawValue) provider, which has no embeddings API.",
-                    code: "unsupported_operation", param: "model")
+                    code: .unsupportedOperation, param: "model")
             }
             let request = try call.decodedEmbedding()
             let prepared = try embedder.makeEmbeddingRequest(request, deployment: deployment)
@@ -156,7 +156,7 @@ extension Gateway {
     }
 
     static let malformedAnswer = GatewayError(
-        .upstreamFailure, "The provider returned a malformed response.", code: "upstream_malformed")
+        .upstreamFailure, "The provider returned a malformed response.", code: .upstreamMalformed)
 
     /// Sends one request with the attempt's limits; a non-2xx answer is read (bounded), mapped and thrown.
     private func send(_ request: EgressRequest, provider: any ChatProvider, timeouts: RouteTimeouts) async throws
@@ -186,7 +186,7 @@ extension Gateway {
         } catch {
             throw GatewayError(
                 .upstreamFailure, "The connection to the provider was lost before its answer was complete.",
-                code: "upstream_incomplete")
+                code: .upstreamIncomplete)
         }
     }
 }

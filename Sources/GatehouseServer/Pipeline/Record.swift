@@ -81,7 +81,7 @@ extension Gateway {
         // The caller went away (its connection closed, which cancels the request's task):
         // whatever the exchange failed with after that, what happened is the disconnect.
         if Task.isCancelled {
-            let gone = GatewayError(.invalidRequest, "client went away", code: "client_disconnected")
+            let gone = GatewayError(.invalidRequest, "client went away", code: .clientDisconnected)
             finish(exchange, status: 499, error: gone)
             return exchange.dialect.errorResponse(gone, requestID: exchange.id)
         }
@@ -90,14 +90,14 @@ extension Gateway {
         case let error as GatewayError: gatewayError = error
         case let refusal as UpstreamRefusal: gatewayError = refusal.error
         case is CancellationError:
-            gatewayError = GatewayError(.upstreamFailure, "The request was cancelled.", code: "cancelled")
+            gatewayError = GatewayError(.upstreamFailure, "The request was cancelled.", code: .cancelled)
         default:
             logger.error(
                 "unexpected failure",
                 metadata: [
                     "gatehouse.request.id": .string(exchange.id), "gatehouse.error.type": .string("\(type(of: error))"),
                 ])
-            gatewayError = GatewayError(.internalError, "The gateway failed to handle the request.", code: "internal")
+            gatewayError = GatewayError(.internalError, "The gateway failed to handle the request.", code: .internalFailure)
         }
         finish(exchange, status: gatewayError.status, error: gatewayError)
         var response = exchange.dialect.errorResponse(gatewayError, requestID: exchange.id)

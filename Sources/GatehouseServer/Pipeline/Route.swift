@@ -102,14 +102,14 @@ extension Gateway {
         guard let lastError else {
             throw GatewayError(
                 .upstreamUnavailable, "No deployment of the model '\(primary.name)' is available.",
-                code: "no_deployment_available")
+                code: .noDeploymentAvailable)
         }
         // One deployment asked: its own error says the most. Several: the caller hears that all failed.
         guard deploymentsAsked.count > 1 else { throw lastError }
         throw GatewayError(
             .upstreamUnavailable,
             "No deployment of the model '\(primary.name)' could answer: \(exchange.attempts.count) attempts failed (the last with \(lastError.code)).",
-            code: "no_deployment_available", retryAfter: lastRetryAfter)
+            code: .noDeploymentAvailable, retryAfter: lastRetryAfter)
     }
 
     /// The next fallback the caller's token allows; others are skipped and noted (routing never widens a scope).
@@ -135,7 +135,7 @@ extension Gateway {
         default:
             return (
                 streamFailure(error)
-                    ?? GatewayError(.upstreamFailure, "The provider call failed.", code: "upstream_error"), nil
+                    ?? GatewayError(.upstreamFailure, "The provider call failed.", code: .upstreamError), nil
             )
         }
     }

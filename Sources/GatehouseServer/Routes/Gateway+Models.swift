@@ -14,7 +14,7 @@ extension Gateway {
             if let id {
                 guard let model = visible.first(where: { $0.name == id }) else {
                     throw GatewayError(
-                        .notFound, "The model '\(id)' does not exist on this gateway.", code: "model_not_found",
+                        .notFound, "The model '\(id)' does not exist on this gateway.", code: .modelNotFound,
                         param: "model")
                 }
                 visible = [model]

@@ -13,7 +13,7 @@ extension Gateway {
             let principal = try authenticate(request, exchange: &exchange)
             guard principal.scopes.contains(.admin) else {
                 refused("scope_required", exchange: exchange, principal: principal)
-                throw GatewayError(.forbidden, "This token does not have the 'admin' scope.", code: "scope_required")
+                throw GatewayError(.forbidden, "This token does not have the 'admin' scope.", code: .scopeRequired)
             }
             let now = ContinuousClock.now
             let models: [JSONValue] = catalog.models.map { model in
