@@ -11,6 +11,8 @@ enum Dialect: Sendable {
 enum SimulatedError: Error, Sendable {
     case invalidRequest(String)
     case authentication(String)
+    /// The `401` fault: a key the provider no longer accepts, in each provider's own words.
+    case keyRejected
     case notFound(String)
     case rateLimited(retryAfterSeconds: Int)
     case serverError
@@ -19,7 +21,7 @@ enum SimulatedError: Error, Sendable {
     var status: HTTPResponse.Status {
         switch self {
         case .invalidRequest: .badRequest
-        case .authentication: .unauthorized
+        case .authentication, .keyRejected: .unauthorized
         case .notFound: .notFound
         case .rateLimited: .tooManyRequests
         case .serverError: .internalServerError
@@ -27,12 +29,25 @@ enum SimulatedError: Error, Sendable {
         }
     }
 
-    var message: String {
+    /// The error message; for ``keyRejected`` the provider's real wording.
+    func message(in dialect: Dialect) -> String {
         switch self {
         case .invalidRequest(let message), .authentication(let message), .notFound(let message): message
+        case .keyRejected: Self.keyRejectedMessage(dialect)
         case .rateLimited: "Rate limit reached (simulated)."
         case .serverError: "The server had an error while processing your request (simulated)."
         case .unavailable: "The service is temporarily unavailable (simulated)."
+        }
+    }
+
+    private static func keyRejectedMessage(_ dialect: Dialect) -> String {
+        switch dialect {
+        case .openAI:
+            "Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys."
+        case .anthropic: "invalid x-api-key"
+        case .gemini:
+            "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other "
+                + "valid authentication credential."
         }
     }
 
@@ -42,6 +57,7 @@ enum SimulatedError: Error, Sendable {
         case .rateLimit: self = .rateLimited(retryAfterSeconds: retryAfterSeconds)
         case .serverError: self = .serverError
         case .unavailable: self = .unavailable
+        case .unauthorized: self = .keyRejected
         case .slow, .reset, .malformed: return nil
         }
     }
@@ -55,6 +71,7 @@ enum SimulatedError: Error, Sendable {
     }
 
     func body(in dialect: Dialect) -> JSON {
+        let message = message(in: dialect)
         switch dialect {
         case .openAI:
             let (type, code) = openAITypeAndCode
@@ -71,7 +88,7 @@ enum SimulatedError: Error, Sendable {
     private var openAITypeAndCode: (String, JSON) {
         switch self {
         case .invalidRequest, .notFound: ("invalid_request_error", nil)
-        case .authentication: ("invalid_request_error", "invalid_api_key")
+        case .authentication, .keyRejected: ("invalid_request_error", "invalid_api_key")
         case .rateLimited: ("requests", "rate_limit_exceeded")
         case .serverError: ("server_error", nil)
         case .unavailable: ("server_error", "service_unavailable")
@@ -81,7 +98,7 @@ enum SimulatedError: Error, Sendable {
     private var anthropicType: String {
         switch self {
         case .invalidRequest: "invalid_request_error"
-        case .authentication: "authentication_error"
+        case .authentication, .keyRejected: "authentication_error"
         case .notFound: "not_found_error"
         case .rateLimited: "rate_limit_error"
         case .serverError: "api_error"
@@ -92,7 +109,7 @@ enum SimulatedError: Error, Sendable {
     private var geminiStatus: String {
         switch self {
         case .invalidRequest: "INVALID_ARGUMENT"
-        case .authentication: "UNAUTHENTICATED"
+        case .authentication, .keyRejected: "UNAUTHENTICATED"
         case .notFound: "NOT_FOUND"
         case .rateLimited: "RESOURCE_EXHAUSTED"
         case .serverError: "INTERNAL"

@@ -804,3 +804,56 @@ def test_gemini_rate_limit_fault(gemini: httpx.Client) -> None:
     assert response.status_code == 429
     assert response.headers["retry-after"] == "1"
     assert response.json()["error"] == {"code": 429, "message": response.json()["error"]["message"], "status": "RESOURCE_EXHAUSTED"}
+
+
+# MARK: - Clients of extra simulators
+
+
+def openai_client(sim: Simulator) -> openai.OpenAI:
+    return openai.OpenAI(base_url=sim.openai_base_url, api_key=SIM_API_KEY, max_retries=0, timeout=20)
+
+
+def anthropic_client(sim: Simulator) -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=sim.base_url, api_key=SIM_API_KEY, max_retries=0, timeout=20)
+
+
+def gemini_client(sim: Simulator) -> httpx.Client:
+    return httpx.Client(base_url=sim.base_url, headers={"x-goog-api-key": SIM_API_KEY}, timeout=20)
+
+
+# MARK: - 401 fault
+
+
+def test_openai_401_fault_is_an_invalid_api_key_error(oai: openai.OpenAI) -> None:
+    with pytest.raises(openai.AuthenticationError) as raised:
+        oai.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "hi"}], extra_headers={"x-sim-fault": "401"}
+        )
+    assert raised.value.status_code == 401
+    error = raised.value.response.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert error["code"] == "invalid_api_key"
+    assert error["param"] is None
+    assert error["message"].startswith("Incorrect API key provided")
+
+
+def test_anthropic_401_fault_from_the_prompt_is_an_authentication_error(claude: anthropic.Anthropic) -> None:
+    with pytest.raises(anthropic.AuthenticationError) as raised:
+        claude.messages.create(model="c", max_tokens=5, messages=[{"role": "user", "content": "go sim:fault=401"}])
+    assert raised.value.status_code == 401
+    assert raised.value.response.json() == {
+        "type": "error",
+        "error": {"type": "authentication_error", "message": "invalid x-api-key"},
+    }
+
+
+def test_gemini_401_fault_from_the_command_line_is_unauthenticated(simulator_factory) -> None:
+    with gemini_client(simulator_factory("--fault", "401")) as client:
+        response = client.post("/v1beta/models/g:generateContent", json={"contents": [{"parts": [{"text": "hi"}]}]})
+        listed = client.get("/v1beta/models")
+    assert response.status_code == 401
+    error = response.json()["error"]
+    assert error["code"] == 401
+    assert error["status"] == "UNAUTHENTICATED"
+    assert error["message"].startswith("Request had invalid authentication credentials.")
+    assert listed.status_code == 401
