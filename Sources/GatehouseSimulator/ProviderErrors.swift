@@ -66,9 +66,17 @@ enum SimulatedError: Error, Sendable {
         var headers = HTTPFields()
         if case .rateLimited(let seconds) = self {
             headers[.retryAfter] = String(seconds)
+            // OpenAI sends both; clients that read the millisecond header prefer it.
+            if let name = Self.retryAfterMilliseconds {
+                let (milliseconds, overflow) = seconds.multipliedReportingOverflow(by: 1000)
+                headers[name] = String(overflow ? Int.max : milliseconds)
+            }
         }
         return HTTPOutput.json(body(in: dialect), status: status, headers: headers)
     }
+
+    /// Hummingbird re-exports `HTTPFields` but not `HTTPField`, hence the element type.
+    private static let retryAfterMilliseconds = HTTPFields.Element.Name("retry-after-ms")
 
     func body(in dialect: Dialect) -> JSON {
         let message = message(in: dialect)

@@ -2,7 +2,7 @@
 public enum SimulatorFault: String, Sendable, CaseIterable {
     /// HTTP 401 with the provider's authentication error body, as for a revoked or wrong key.
     case unauthorized = "401"
-    /// HTTP 429 with a `retry-after` header and the provider's rate-limit error body.
+    /// HTTP 429 with `retry-after` and `retry-after-ms` headers and the provider's rate-limit error body.
     case rateLimit = "429"
     /// HTTP 500 with the provider's server-error body.
     case serverError = "500"

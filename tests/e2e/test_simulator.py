@@ -857,3 +857,21 @@ def test_gemini_401_fault_from_the_command_line_is_unauthenticated(simulator_fac
     assert error["status"] == "UNAUTHENTICATED"
     assert error["message"].startswith("Request had invalid authentication credentials.")
     assert listed.status_code == 401
+
+
+# MARK: - retry-after-ms
+
+
+def test_rate_limit_sends_retry_after_in_seconds_and_milliseconds(simulator_factory) -> None:
+    sim = simulator_factory("--retry-after", "3")
+    with pytest.raises(openai.RateLimitError) as openai_raised:
+        openai_client(sim).chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "hi"}], extra_headers={"x-sim-fault": "429"}
+        )
+    with pytest.raises(anthropic.RateLimitError) as anthropic_raised:
+        anthropic_client(sim).messages.create(
+            model="c", max_tokens=5, messages=[{"role": "user", "content": "hi"}], extra_headers={"x-sim-fault": "429"}
+        )
+    for raised in (openai_raised, anthropic_raised):
+        assert raised.value.response.headers["retry-after"] == "3"
+        assert raised.value.response.headers["retry-after-ms"] == "3000"
