@@ -13,6 +13,8 @@ enum SimulatedError: Error, Sendable {
     case authentication(String)
     /// The `401` fault: a key the provider no longer accepts, in each provider's own words.
     case keyRejected
+    /// The prompt has more tokens than ``SimulatorOptions/contextWindow``.
+    case contextLengthExceeded(tokens: Int, limit: Int)
     case notFound(String)
     case rateLimited(retryAfterSeconds: Int)
     case serverError
@@ -20,7 +22,7 @@ enum SimulatedError: Error, Sendable {
 
     var status: HTTPResponse.Status {
         switch self {
-        case .invalidRequest: .badRequest
+        case .invalidRequest, .contextLengthExceeded: .badRequest
         case .authentication, .keyRejected: .unauthorized
         case .notFound: .notFound
         case .rateLimited: .tooManyRequests
@@ -29,11 +31,13 @@ enum SimulatedError: Error, Sendable {
         }
     }
 
-    /// The error message; for ``keyRejected`` the provider's real wording.
+    /// The error message; for ``keyRejected`` and ``contextLengthExceeded`` the provider's real wording.
     func message(in dialect: Dialect) -> String {
         switch self {
         case .invalidRequest(let message), .authentication(let message), .notFound(let message): message
         case .keyRejected: Self.keyRejectedMessage(dialect)
+        case .contextLengthExceeded(let tokens, let limit):
+            Self.contextLengthMessage(dialect, tokens: tokens, limit: limit)
         case .rateLimited: "Rate limit reached (simulated)."
         case .serverError: "The server had an error while processing your request (simulated)."
         case .unavailable: "The service is temporarily unavailable (simulated)."
@@ -48,6 +52,16 @@ enum SimulatedError: Error, Sendable {
         case .gemini:
             "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other "
                 + "valid authentication credential."
+        }
+    }
+
+    private static func contextLengthMessage(_ dialect: Dialect, tokens: Int, limit: Int) -> String {
+        switch dialect {
+        case .openAI:
+            "This model's maximum context length is \(limit) tokens. However, your messages resulted in \(tokens) "
+                + "tokens. Please reduce the length of the messages."
+        case .anthropic: "prompt is too long: \(tokens) tokens > \(limit) maximum"
+        case .gemini: "The input token count (\(tokens)) exceeds the maximum number of tokens allowed (\(limit))."
         }
     }
 
@@ -83,7 +97,8 @@ enum SimulatedError: Error, Sendable {
         switch dialect {
         case .openAI:
             let (type, code) = openAITypeAndCode
-            return ["error": ["message": .string(message), "type": .string(type), "param": nil, "code": code]]
+            let param: JSON = if case .contextLengthExceeded = self { "messages" } else { nil }
+            return ["error": ["message": .string(message), "type": .string(type), "param": param, "code": code]]
         case .anthropic:
             return ["type": "error", "error": ["type": .string(anthropicType), "message": .string(message)]]
         case .gemini:
@@ -97,6 +112,7 @@ enum SimulatedError: Error, Sendable {
         switch self {
         case .invalidRequest, .notFound: ("invalid_request_error", nil)
         case .authentication, .keyRejected: ("invalid_request_error", "invalid_api_key")
+        case .contextLengthExceeded: ("invalid_request_error", "context_length_exceeded")
         case .rateLimited: ("requests", "rate_limit_exceeded")
         case .serverError: ("server_error", nil)
         case .unavailable: ("server_error", "service_unavailable")
@@ -105,7 +121,7 @@ enum SimulatedError: Error, Sendable {
 
     private var anthropicType: String {
         switch self {
-        case .invalidRequest: "invalid_request_error"
+        case .invalidRequest, .contextLengthExceeded: "invalid_request_error"
         case .authentication, .keyRejected: "authentication_error"
         case .notFound: "not_found_error"
         case .rateLimited: "rate_limit_error"
@@ -116,7 +132,7 @@ enum SimulatedError: Error, Sendable {
 
     private var geminiStatus: String {
         switch self {
-        case .invalidRequest: "INVALID_ARGUMENT"
+        case .invalidRequest, .contextLengthExceeded: "INVALID_ARGUMENT"
         case .authentication, .keyRejected: "UNAUTHENTICATED"
         case .notFound: "NOT_FOUND"
         case .rateLimited: "RESOURCE_EXHAUSTED"

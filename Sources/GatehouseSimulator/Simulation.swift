@@ -37,6 +37,12 @@ final class Simulation: Sendable {
         return .accepted(body)
     }
 
+    /// The provider's "prompt is too long" error when the prompt exceeds ``SimulatorOptions/contextWindow``.
+    func contextWindowError(_ input: ReplyInput, dialect: Dialect) -> Response? {
+        guard let limit = options.contextWindow, input.promptTokens > limit else { return nil }
+        return SimulatedError.contextLengthExceeded(tokens: input.promptTokens, limit: limit).response(in: dialect)
+    }
+
     /// Picks the request's fault; answers status faults at once and waits out `slow`.
     func applyFault(_ request: Request, echo: String, dialect: Dialect) async throws -> FaultOutcome {
         let fault = faults.fault(header: request.header(FaultPlanner.headerName), echo: echo)

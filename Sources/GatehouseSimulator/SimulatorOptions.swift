@@ -27,6 +27,8 @@ public struct SimulatorOptions: Sendable, CustomStringConvertible {
     public var apiKeys: [String]
     /// Seed of the generator that decides when ``fault`` applies.
     public var seed: UInt64
+    /// Largest prompt, in prompt tokens (words), a chat request may have; nil accepts any.
+    public var contextWindow: Int?
 
     public init(
         host: String = "127.0.0.1",
@@ -40,7 +42,8 @@ public struct SimulatorOptions: Sendable, CustomStringConvertible {
         retryAfterSeconds: Int = 1,
         slow: Duration = .milliseconds(5000),
         apiKeys: [String] = [],
-        seed: UInt64 = 0
+        seed: UInt64 = 0,
+        contextWindow: Int? = nil
     ) {
         self.host = host
         self.port = port
@@ -54,16 +57,20 @@ public struct SimulatorOptions: Sendable, CustomStringConvertible {
         self.slow = slow
         self.apiKeys = apiKeys
         self.seed = seed
+        self.contextWindow = contextWindow
     }
 
     /// The delay before the first event of a stream.
     public var effectiveTimeToFirstToken: Duration { timeToFirstToken ?? latency }
 
     public var description: String {
-        "SimulatorOptions(host: \(host), port: \(port), latency: \(latency), "
-            + "timeToFirstToken: \(effectiveTimeToFirstToken), tokensPerSecond: \(tokensPerSecond), "
-            + "replyWords: \(replyWords.map(String.init) ?? "nil"), fault: \(fault?.rawValue ?? "nil"), "
-            + "faultRate: \(faultRate), retryAfterSeconds: \(retryAfterSeconds), slow: \(slow), "
-            + "apiKeys: \(apiKeys.count) configured, seed: \(seed))"
+        let words = replyWords.map(String.init) ?? "nil"
+        let window = contextWindow.map(String.init) ?? "nil"
+        let pacing =
+            "latency: \(latency), timeToFirstToken: \(effectiveTimeToFirstToken), tokensPerSecond: \(tokensPerSecond)"
+        let faultText = "fault: \(fault?.rawValue ?? "nil"), faultRate: \(faultRate)"
+        return "SimulatorOptions(host: \(host), port: \(port), \(pacing), replyWords: \(words), \(faultText), "
+            + "retryAfterSeconds: \(retryAfterSeconds), slow: \(slow), apiKeys: \(apiKeys.count) configured, "
+            + "seed: \(seed), contextWindow: \(window))"
     }
 }

@@ -35,6 +35,9 @@ struct SimulateCommand: AsyncParsableCommand {
     @Option(help: "Probability (0...1) that --fault applies to a request.")
     var faultRate = 1.0
 
+    @Option(help: "Largest prompt, in words, a chat request may have (default: no limit).")
+    var contextWindow: Int?
+
     @Option(name: .customLong("retry-after"), help: "Seconds sent in retry-after with simulated 429s.")
     var retryAfterSeconds = 1
 
@@ -61,6 +64,7 @@ struct SimulateCommand: AsyncParsableCommand {
         guard (replyWords ?? 1) >= 1 else { throw ValidationError("--reply-words must be at least 1.") }
         guard (0...1).contains(faultRate) else { throw ValidationError("--fault-rate must be in 0...1.") }
         guard retryAfterSeconds >= 0 else { throw ValidationError("--retry-after must not be negative.") }
+        guard (contextWindow ?? 1) >= 1 else { throw ValidationError("--context-window must be at least 1.") }
         if let fault, SimulatorFault(rawValue: fault) == nil {
             let kinds = SimulatorFault.allCases.map(\.rawValue).joined(separator: ", ")
             throw ValidationError("Unknown --fault '\(fault)'; expected one of \(kinds).")
@@ -86,7 +90,8 @@ struct SimulateCommand: AsyncParsableCommand {
             retryAfterSeconds: retryAfterSeconds,
             slow: .milliseconds(slowMilliseconds),
             apiKeys: apiKeys + fileKeys,
-            seed: seed
+            seed: seed,
+            contextWindow: contextWindow
         )
     }
 

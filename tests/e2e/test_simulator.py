@@ -875,3 +875,80 @@ def test_rate_limit_sends_retry_after_in_seconds_and_milliseconds(simulator_fact
     for raised in (openai_raised, anthropic_raised):
         assert raised.value.response.headers["retry-after"] == "3"
         assert raised.value.response.headers["retry-after-ms"] == "3000"
+
+
+# MARK: - Context window
+
+
+def words(count: int) -> str:
+    return " ".join(f"x{i}" for i in range(count))
+
+
+@pytest.fixture(scope="module")
+def windowed(simulator_factory) -> Simulator:
+    """A simulator whose chat requests may have at most 8 prompt tokens."""
+    return simulator_factory("--context-window", "8")
+
+
+def test_openai_prompt_over_the_context_window_is_context_length_exceeded(windowed: Simulator) -> None:
+    client = openai_client(windowed)
+    messages = [{"role": "system", "content": words(4)}, {"role": "user", "content": words(5)}]
+    for stream in (False, True):
+        with pytest.raises(openai.BadRequestError) as raised:
+            client.chat.completions.create(model="m", messages=messages, stream=stream)
+        assert raised.value.status_code == 400
+        assert raised.value.response.json() == {
+            "error": {
+                "message": "This model's maximum context length is 8 tokens. However, your messages resulted in 9 "
+                "tokens. Please reduce the length of the messages.",
+                "type": "invalid_request_error",
+                "param": "messages",
+                "code": "context_length_exceeded",
+            }
+        }
+    at_the_limit = client.chat.completions.create(model="m", messages=[{"role": "user", "content": words(8)}])
+    assert at_the_limit.usage.prompt_tokens == 8
+    chunks = list(client.chat.completions.create(model="m", messages=[{"role": "user", "content": "short"}], stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == "sim:m says: short"
+
+
+def test_anthropic_prompt_over_the_context_window_is_prompt_too_long(windowed: Simulator) -> None:
+    client = anthropic_client(windowed)
+    messages = [{"role": "user", "content": words(6)}]
+    with pytest.raises(anthropic.BadRequestError) as raised:
+        client.messages.create(model="c", max_tokens=10, system=words(4), messages=messages)
+    assert raised.value.status_code == 400
+    assert raised.value.response.json() == {
+        "type": "error",
+        "error": {"type": "invalid_request_error", "message": "prompt is too long: 10 tokens > 8 maximum"},
+    }
+    with pytest.raises(anthropic.BadRequestError) as streamed:
+        with client.messages.stream(model="c", max_tokens=10, system=words(4), messages=messages) as stream:
+            list(stream.text_stream)
+    assert streamed.value.body["error"]["message"] == "prompt is too long: 10 tokens > 8 maximum"
+    short = client.messages.create(model="c", max_tokens=10, messages=[{"role": "user", "content": "short"}])
+    assert short.content[0].text == "sim:c says: short"
+
+
+def test_gemini_prompt_over_the_context_window_is_invalid_argument(windowed: Simulator) -> None:
+    expected = {
+        "error": {
+            "code": 400,
+            "message": "The input token count (12) exceeds the maximum number of tokens allowed (8).",
+            "status": "INVALID_ARGUMENT",
+        }
+    }
+    with gemini_client(windowed) as client:
+        for action in ("generateContent", "streamGenerateContent?alt=sse", "streamGenerateContent"):
+            response = client.post(f"/v1beta/models/g:{action}", json={"contents": [{"parts": [{"text": words(12)}]}]})
+            assert response.status_code == 400, action
+            assert response.headers["content-type"] == "application/json"
+            assert response.json() == expected
+        short = client.post("/v1beta/models/g:generateContent", json={"contents": [{"parts": [{"text": "short"}]}]})
+    assert short.status_code == 200
+    assert short.json()["candidates"][0]["content"]["parts"][0]["text"] == "sim:g says: short"
+
+
+def test_prompts_of_any_length_pass_without_a_context_window(oai: openai.OpenAI) -> None:
+    completion = oai.chat.completions.create(model="m", messages=[{"role": "user", "content": words(5000)}])
+    assert completion.usage.prompt_tokens == 5000
