@@ -62,7 +62,8 @@ final class Simulation: Sendable {
     ) -> Response {
         EventStream(
             events: events, framing: framing, malformedEvent: malformedEvent, fault: fault,
-            timeToFirstToken: options.effectiveTimeToFirstToken, tokensPerSecond: options.tokensPerSecond
+            resetAfterEvents: options.resetAfterEvents, timeToFirstToken: options.effectiveTimeToFirstToken,
+            tokensPerSecond: options.tokensPerSecond
         ).response()
     }
 

@@ -10,7 +10,8 @@ public enum SimulatorFault: String, Sendable, CaseIterable {
     case unavailable = "503"
     /// Waits ``SimulatorOptions/slow`` before answering normally.
     case slow
-    /// Drops the connection: mid-stream after two content events, or mid-body for non-streams.
+    /// Drops the connection: mid-stream after ``SimulatorOptions/resetAfterEvents`` content events, or
+    /// mid-body for non-streams.
     case reset
     /// Emits an event that is not JSON mid-stream, or a truncated JSON body for non-streams.
     case malformed

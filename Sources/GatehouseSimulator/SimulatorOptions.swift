@@ -29,6 +29,8 @@ public struct SimulatorOptions: Sendable, CustomStringConvertible {
     public var seed: UInt64
     /// Largest prompt, in prompt tokens (words), a chat request may have; nil accepts any.
     public var contextWindow: Int?
+    /// Content events a stream sends before the `reset` fault drops the connection.
+    public var resetAfterEvents: Int
 
     public init(
         host: String = "127.0.0.1",
@@ -43,7 +45,8 @@ public struct SimulatorOptions: Sendable, CustomStringConvertible {
         slow: Duration = .milliseconds(5000),
         apiKeys: [String] = [],
         seed: UInt64 = 0,
-        contextWindow: Int? = nil
+        contextWindow: Int? = nil,
+        resetAfterEvents: Int = 2
     ) {
         self.host = host
         self.port = port
@@ -58,6 +61,7 @@ public struct SimulatorOptions: Sendable, CustomStringConvertible {
         self.apiKeys = apiKeys
         self.seed = seed
         self.contextWindow = contextWindow
+        self.resetAfterEvents = resetAfterEvents
     }
 
     /// The delay before the first event of a stream.
@@ -71,6 +75,6 @@ public struct SimulatorOptions: Sendable, CustomStringConvertible {
         let faultText = "fault: \(fault?.rawValue ?? "nil"), faultRate: \(faultRate)"
         return "SimulatorOptions(host: \(host), port: \(port), \(pacing), replyWords: \(words), \(faultText), "
             + "retryAfterSeconds: \(retryAfterSeconds), slow: \(slow), apiKeys: \(apiKeys.count) configured, "
-            + "seed: \(seed), contextWindow: \(window))"
+            + "seed: \(seed), contextWindow: \(window), resetAfterEvents: \(resetAfterEvents))"
     }
 }

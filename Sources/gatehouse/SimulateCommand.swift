@@ -38,6 +38,9 @@ struct SimulateCommand: AsyncParsableCommand {
     @Option(help: "Largest prompt, in words, a chat request may have (default: no limit).")
     var contextWindow: Int?
 
+    @Option(help: "Content events a stream sends before the reset fault drops the connection.")
+    var resetAfter = 2
+
     @Option(name: .customLong("retry-after"), help: "Seconds sent in retry-after with simulated 429s.")
     var retryAfterSeconds = 1
 
@@ -65,6 +68,7 @@ struct SimulateCommand: AsyncParsableCommand {
         guard (0...1).contains(faultRate) else { throw ValidationError("--fault-rate must be in 0...1.") }
         guard retryAfterSeconds >= 0 else { throw ValidationError("--retry-after must not be negative.") }
         guard (contextWindow ?? 1) >= 1 else { throw ValidationError("--context-window must be at least 1.") }
+        guard resetAfter >= 0 else { throw ValidationError("--reset-after must not be negative.") }
         if let fault, SimulatorFault(rawValue: fault) == nil {
             let kinds = SimulatorFault.allCases.map(\.rawValue).joined(separator: ", ")
             throw ValidationError("Unknown --fault '\(fault)'; expected one of \(kinds).")
@@ -91,7 +95,8 @@ struct SimulateCommand: AsyncParsableCommand {
             slow: .milliseconds(slowMilliseconds),
             apiKeys: apiKeys + fileKeys,
             seed: seed,
-            contextWindow: contextWindow
+            contextWindow: contextWindow,
+            resetAfterEvents: resetAfter
         )
     }
 

@@ -952,3 +952,67 @@ def test_gemini_prompt_over_the_context_window_is_invalid_argument(windowed: Sim
 def test_prompts_of_any_length_pass_without_a_context_window(oai: openai.OpenAI) -> None:
     completion = oai.chat.completions.create(model="m", messages=[{"role": "user", "content": words(5000)}])
     assert completion.usage.prompt_tokens == 5000
+
+
+# MARK: - Reset after N content events
+
+
+@pytest.mark.parametrize("after", [0, 1, 5])
+def test_reset_drops_an_openai_stream_after_the_configured_content_events(simulator_factory, after: int) -> None:
+    client = openai_client(simulator_factory("--reset-after", str(after), "--fault", "reset"))
+    stream = client.chat.completions.create(
+        model="m", messages=[{"role": "user", "content": words(10)}], stream=True
+    )
+    pieces = []
+    with pytest.raises(openai.APIConnectionError):
+        for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                pieces.append(chunk.choices[0].delta.content)
+    assert pieces == (["sim:m", " says:"] + [f" x{i}" for i in range(10)])[:after]
+
+
+@pytest.mark.parametrize("after", [1, 4])
+def test_reset_drops_anthropic_and_gemini_streams_after_the_configured_content_events(
+    simulator_factory, after: int
+) -> None:
+    sim = simulator_factory("--reset-after", str(after))
+    received = []
+    with pytest.raises(Exception) as raised:
+        with anthropic_client(sim).messages.stream(
+            model="c", max_tokens=100, messages=[{"role": "user", "content": words(10)}],
+            extra_headers={"x-sim-fault": "reset"},
+        ) as stream:
+            for text in stream.text_stream:
+                received.append(text)
+    assert is_connection_drop(raised.value), repr(raised.value)
+    assert len(received) == after
+
+    events = []
+    with gemini_client(sim) as client, pytest.raises(httpx.RemoteProtocolError):
+        with client.stream(
+            "POST", "/v1beta/models/g:streamGenerateContent?alt=sse", headers={"x-sim-fault": "reset"},
+            json={"contents": [{"parts": [{"text": words(10)}]}]},
+        ) as response:
+            for line in response.iter_lines():
+                if line.startswith("data: "):
+                    events.append(json.loads(line[len("data: "):]))
+    assert len(events) == after
+
+
+def test_reset_after_beyond_the_reply_drops_the_stream_after_its_last_content_event(simulator_factory) -> None:
+    client = openai_client(simulator_factory("--reset-after", "50"))
+    stream = client.chat.completions.create(
+        model="m", messages=[{"role": "user", "content": "hi"}], stream=True, extra_headers={"x-sim-fault": "reset"}
+    )
+    pieces = []
+    with pytest.raises(openai.APIConnectionError):
+        for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                pieces.append(chunk.choices[0].delta.content)
+    assert pieces == ["sim:m", " says:", " hi"]
+
+
+def test_reset_after_leaves_non_streamed_resets_unchanged(simulator_factory) -> None:
+    client = openai_client(simulator_factory("--reset-after", "7", "--fault", "reset"))
+    with pytest.raises(openai.APIConnectionError):
+        client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
