@@ -17,3 +17,19 @@ public enum SimulatorFault: String, Sendable, CaseIterable {
     case malformed
 }
 
+/// One fault kind of ``SimulatorOptions/faults`` and how often it applies.
+public struct SimulatorFaultRule: Sendable, Equatable, CustomStringConvertible {
+    public var kind: SimulatorFault
+    /// Probability in 0...1 that a request gets this kind; nil means ``SimulatorOptions/faultRate``.
+    public var rate: Double?
+
+    public init(_ kind: SimulatorFault, rate: Double? = nil) {
+        self.kind = kind
+        self.rate = rate
+    }
+
+    /// The CLI spelling: `KIND` or `KIND:RATE`.
+    public var description: String {
+        rate.map { "\(kind.rawValue):\($0)" } ?? kind.rawValue
+    }
+}

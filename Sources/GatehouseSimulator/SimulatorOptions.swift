@@ -15,23 +15,26 @@ public struct SimulatorOptions: Sendable, CustomStringConvertible {
     public var tokensPerSecond: Double
     /// Pads text replies with filler words `w1 w2 …` up to this many words.
     public var replyWords: Int?
-    /// A fault injected into API responses with probability ``faultRate``.
-    public var fault: SimulatorFault?
-    /// Probability in 0...1 that ``fault`` applies to a request.
+    /// Faults injected into API responses, each with its own probability; the rates add up.
+    ///
+    /// One draw per request picks the first kind whose cumulative rate covers it (docs/simulator.md, Faults).
+    public var faults: [SimulatorFaultRule]
+    /// Probability in 0...1 of a rule in ``faults`` that has no rate of its own.
     public var faultRate: Double
-    /// Value of the `retry-after` header sent with simulated 429s.
+    /// Value of the `retry-after` header sent with simulated 429s (`retry-after-ms` carries it in ms).
     public var retryAfterSeconds: Int
     /// How long the `slow` fault waits.
     public var slow: Duration
     /// Accepted API keys; empty accepts any non-empty key.
     public var apiKeys: [String]
-    /// Seed of the generator that decides when ``fault`` applies.
+    /// Seed of the generator that decides when ``faults`` apply.
     public var seed: UInt64
     /// Largest prompt, in prompt tokens (words), a chat request may have; nil accepts any.
     public var contextWindow: Int?
     /// Content events a stream sends before the `reset` fault drops the connection.
     public var resetAfterEvents: Int
 
+    /// `fault` (at ``faultRate``), when given, becomes the first rule, followed by `faults`.
     public init(
         host: String = "127.0.0.1",
         port: Int = 4010,
@@ -41,6 +44,7 @@ public struct SimulatorOptions: Sendable, CustomStringConvertible {
         replyWords: Int? = nil,
         fault: SimulatorFault? = nil,
         faultRate: Double = 1.0,
+        faults: [SimulatorFaultRule] = [],
         retryAfterSeconds: Int = 1,
         slow: Duration = .milliseconds(5000),
         apiKeys: [String] = [],
@@ -54,7 +58,7 @@ public struct SimulatorOptions: Sendable, CustomStringConvertible {
         self.timeToFirstToken = timeToFirstToken
         self.tokensPerSecond = tokensPerSecond
         self.replyWords = replyWords
-        self.fault = fault
+        self.faults = (fault.map { [SimulatorFaultRule($0)] } ?? []) + faults
         self.faultRate = faultRate
         self.retryAfterSeconds = retryAfterSeconds
         self.slow = slow
@@ -62,6 +66,19 @@ public struct SimulatorOptions: Sendable, CustomStringConvertible {
         self.seed = seed
         self.contextWindow = contextWindow
         self.resetAfterEvents = resetAfterEvents
+    }
+
+    /// The first kind in ``faults``; setting it replaces ``faults`` with that one kind at ``faultRate``.
+    ///
+    /// Kept for callers written when the simulator had a single configured fault.
+    public var fault: SimulatorFault? {
+        get { faults.first?.kind }
+        set { faults = newValue.map { [SimulatorFaultRule($0)] } ?? [] }
+    }
+
+    /// Each rule of ``faults`` with its rate resolved (``faultRate`` where it has none).
+    public var resolvedFaultRates: [(kind: SimulatorFault, rate: Double)] {
+        faults.map { (kind: $0.kind, rate: $0.rate ?? faultRate) }
     }
 
     /// The delay before the first event of a stream.
@@ -72,7 +89,7 @@ public struct SimulatorOptions: Sendable, CustomStringConvertible {
         let window = contextWindow.map(String.init) ?? "nil"
         let pacing =
             "latency: \(latency), timeToFirstToken: \(effectiveTimeToFirstToken), tokensPerSecond: \(tokensPerSecond)"
-        let faultText = "fault: \(fault?.rawValue ?? "nil"), faultRate: \(faultRate)"
+        let faultText = "faults: \(faults.map(\.description)), faultRate: \(faultRate)"
         return "SimulatorOptions(host: \(host), port: \(port), \(pacing), replyWords: \(words), \(faultText), "
             + "retryAfterSeconds: \(retryAfterSeconds), slow: \(slow), apiKeys: \(apiKeys.count) configured, "
             + "seed: \(seed), contextWindow: \(window), resetAfterEvents: \(resetAfterEvents))"

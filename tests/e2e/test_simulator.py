@@ -9,6 +9,7 @@ import base64
 import json
 import math
 import struct
+import subprocess
 import time
 
 import anthropic
@@ -16,7 +17,7 @@ import httpx
 import openai
 import pytest
 
-from conftest import SIM_API_KEY, Simulator
+from conftest import GATEHOUSE_BIN, SIM_API_KEY, Simulator
 
 ANTHROPIC_DERIVED_EVENTS = {"text", "input_json", "citation", "thinking", "signature"}
 
@@ -1016,3 +1017,45 @@ def test_reset_after_leaves_non_streamed_resets_unchanged(simulator_factory) -> 
     client = openai_client(simulator_factory("--reset-after", "7", "--fault", "reset"))
     with pytest.raises(openai.APIConnectionError):
         client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
+
+
+# MARK: - Per-kind fault rates
+
+
+def chat_statuses(sim: Simulator, count: int) -> list[int]:
+    headers = {"authorization": f"Bearer {SIM_API_KEY}"}
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    with httpx.Client(base_url=sim.base_url, headers=headers, timeout=20) as client:
+        return [client.post("/v1/chat/completions", json=body).status_code for _ in range(count)]
+
+
+def test_per_kind_fault_rates_add_up_and_each_kind_gets_its_share(simulator_factory) -> None:
+    args = ("--fault", "500:0.3", "--fault", "429:0.1", "--fault", "401", "--fault-rate", "0.2", "--seed", "11")
+    sim = simulator_factory(*args)
+    statuses = chat_statuses(sim, 400)
+    shares = {status: statuses.count(status) / len(statuses) for status in (500, 429, 401, 200)}
+    expected = {500: 0.3, 429: 0.1, 401: 0.2, 200: 0.4}
+    for status, rate in expected.items():
+        assert abs(shares[status] - rate) <= 0.05, (status, shares)
+    assert set(statuses) == set(expected)
+    assert chat_statuses(simulator_factory(*args), 400) == statuses
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--fault", "500:0.7", "--fault", "429:0.4"], "add up to"),
+        (["--fault", "500:0.6", "--fault", "429", "--fault-rate", "0.5"], "add up to"),
+        (["--fault", "500:1.5"], "must be a number in 0...1"),
+        (["--fault", "500:lots"], "must be a number in 0...1"),
+        (["--fault", "418:0.1"], "Unknown --fault '418'"),
+        (["--context-window", "0"], "--context-window must be at least 1"),
+        (["--reset-after=-1"], "--reset-after must not be negative"),
+    ],
+)
+def test_invalid_fault_options_are_refused_at_start(args: list[str], message: str) -> None:
+    result = subprocess.run(
+        [GATEHOUSE_BIN, "simulate", "--port", "0", *args], capture_output=True, text=True, timeout=20
+    )
+    assert result.returncode != 0
+    assert message in result.stderr
