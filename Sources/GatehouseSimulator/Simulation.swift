@@ -43,10 +43,12 @@ final class Simulation: Sendable {
         return SimulatedError.contextLengthExceeded(tokens: input.promptTokens, limit: limit).response(in: dialect)
     }
 
-    /// Picks the request's fault; answers status faults at once and waits out `slow`.
+    /// Picks the request's fault (noting it in the request log); answers status faults at once and waits
+    /// out `slow`.
     func applyFault(_ request: Request, echo: String, dialect: Dialect) async throws -> FaultOutcome {
         let fault = faults.fault(header: request.header(FaultPlanner.headerName), echo: echo)
         guard let fault else { return .proceed(nil) }
+        log.noteFault(fault)
         if let error = SimulatedError(fault: fault, retryAfterSeconds: options.retryAfterSeconds) {
             return .respond(error.response(in: dialect))
         }

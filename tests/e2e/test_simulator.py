@@ -1059,3 +1059,32 @@ def test_invalid_fault_options_are_refused_at_start(args: list[str], message: st
     )
     assert result.returncode != 0
     assert message in result.stderr
+
+
+# MARK: - Request log notes faults
+
+
+def test_faulted_requests_are_recorded_with_their_kind(simulator_factory) -> None:
+    sim = simulator_factory("--fault", "503:0.5", "--fault", "500:0.25", "--seed", "3")
+    statuses = chat_statuses(sim, 120)
+    entries = sim.requests()
+    assert len(entries) == 120
+    kinds = {200: None, 500: "500", 503: "503"}
+    assert [entry["fault"] for entry in entries] == [kinds[status] for status in statuses]
+    assert all(entry["path"] == "/v1/chat/completions" for entry in entries)
+
+
+def test_request_log_notes_faults_chosen_by_header_or_prompt(simulator: Simulator) -> None:
+    simulator.clear()
+    url = f"{simulator.base_url}/v1/chat/completions"
+    auth = {"authorization": f"Bearer {SIM_API_KEY}"}
+
+    def chat(text: str, headers: dict[str, str]) -> int:
+        body = {"model": "m", "messages": [{"role": "user", "content": text}]}
+        return httpx.post(url, headers=headers, json=body).status_code
+
+    assert [chat("hi", {**auth, "x-sim-fault": kind}) for kind in ("429", "401", "malformed")] == [429, 401, 200]
+    assert chat("sim:fault=500", auth) == 500
+    assert chat("fine", auth) == 200
+    assert chat("sim:fault=500", {}) == 401  # refused before any fault is chosen
+    assert [entry["fault"] for entry in simulator.requests()] == ["429", "401", "malformed", "500", None, None]
