@@ -29,6 +29,7 @@ struct AnthropicRoutes: Sendable {
         case .failure(let rejection): return rejection.response
         case .success(let parsed): messages = parsed
         }
+        if let tooLong = simulation.contextWindowError(messages.input, dialect: .anthropic) { return tooLong }
         let fault: SimulatorFault?
         switch try await simulation.applyFault(request, echo: messages.input.echo, dialect: .anthropic) {
         case .respond(let response): return response

@@ -36,6 +36,8 @@ struct EventStream: Sendable {
     /// The event written by the `malformed` fault.
     var malformedEvent: StreamEvent
     var fault: SimulatorFault?
+    /// Content events sent before the `reset` fault drops the connection.
+    var resetAfterEvents: Int
     var timeToFirstToken: Duration
     var tokensPerSecond: Double
 
@@ -54,16 +56,13 @@ struct EventStream: Sendable {
             })
     }
 
-    /// The index of the event after which `reset` and `malformed` act: the second content event.
-    private var faultPoint: Int {
-        var seen = 0
-        var last: Int?
-        for (index, event) in events.enumerated() where event.carriesContent {
-            seen += 1
-            last = index
-            if seen == 2 { return index }
-        }
-        return last ?? 0
+    /// How many events come up to and including the `count`th content event (all up to the last content
+    /// event when there are fewer); with `count` 0, how many precede the first content event.
+    private func eventCount(throughContentEvent count: Int) -> Int {
+        let contentIndices = events.indices.filter { events[$0].carriesContent }
+        if count <= 0 { return contentIndices.first ?? 0 }
+        guard let last = contentIndices.last else { return min(1, events.count) }
+        return (count <= contentIndices.count ? contentIndices[count - 1] : last) + 1
     }
 
     private func write(to writer: inout any ResponseBodyWriter) async throws {
@@ -71,24 +70,28 @@ struct EventStream: Sendable {
             try await Task.sleep(for: timeToFirstToken)
         }
         let interval: Duration? = tokensPerSecond > 0 ? .nanoseconds(Int64(1e9 / tokensPerSecond)) : nil
-        let faultPoint = self.faultPoint
+        // The connection drops, or the malformed event goes, after this many events.
+        let resetPoint = fault == .reset ? eventCount(throughContentEvent: resetAfterEvents) : nil
+        let malformedPoint = fault == .malformed ? eventCount(throughContentEvent: 2) : nil
         var contentSent = 0
         var written = 0
         for (index, event) in events.enumerated() {
+            if index == resetPoint { throw SimulatedConnectionReset() }
+            if index == malformedPoint {
+                try await writer.write(ByteBuffer(string: frame(malformedEvent, position: written)))
+                written += 1
+            }
             if event.carriesContent {
                 if contentSent > 0, let interval { try await Task.sleep(for: interval) }
                 contentSent += 1
             }
             try await writer.write(ByteBuffer(string: frame(event, position: written)))
             written += 1
-            guard index == faultPoint else { continue }
-            if fault == .reset {
-                throw SimulatedConnectionReset()
-            }
-            if fault == .malformed {
-                try await writer.write(ByteBuffer(string: frame(malformedEvent, position: written)))
-                written += 1
-            }
+        }
+        if resetPoint != nil { throw SimulatedConnectionReset() }
+        if malformedPoint == events.count {
+            try await writer.write(ByteBuffer(string: frame(malformedEvent, position: written)))
+            written += 1
         }
         if case .jsonArray = framing {
             try await writer.write(ByteBuffer(string: written == 0 ? "[]" : "]"))

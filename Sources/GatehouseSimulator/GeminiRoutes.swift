@@ -48,6 +48,7 @@ struct GeminiRoutes: Sendable {
         } catch let rejection as Rejection {
             return rejection.response
         }
+        if let tooLong = simulation.contextWindowError(input, dialect: .gemini) { return tooLong }
         let fault: SimulatorFault?
         switch try await simulation.applyFault(request, echo: input.echo, dialect: .gemini) {
         case .respond(let response): return response

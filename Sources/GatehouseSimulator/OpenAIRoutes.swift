@@ -33,6 +33,7 @@ struct OpenAIRoutes: Sendable {
         case .failure(let error): return error.response(in: .openAI)
         case .success(let parsed): chat = parsed
         }
+        if let tooLong = simulation.contextWindowError(chat.input, dialect: .openAI) { return tooLong }
         let fault: SimulatorFault?
         switch try await simulation.applyFault(request, echo: chat.input.echo, dialect: .openAI) {
         case .respond(let response): return response

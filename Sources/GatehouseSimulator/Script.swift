@@ -30,6 +30,9 @@ struct ReplyInput: Sendable {
     var maxTokens: Int?
     /// Whitespace-separated words in all message text plus the system prompt.
     var promptWords = 0
+
+    /// The prompt's size as reported in usage and checked against the context window.
+    var promptTokens: Int { max(1, promptWords) }
 }
 
 /// The deterministic answer to a request, independent of any wire format.
@@ -62,7 +65,7 @@ struct ReplyPlan: Sendable {
 /// Plans replies shared by every dialect (see docs/simulator.md, "Deterministic reply").
 enum Script {
     static func plan(_ input: ReplyInput, replyWords: Int?) -> ReplyPlan {
-        let promptTokens = max(1, input.promptWords)
+        let promptTokens = input.promptTokens
         let calls = toolCalls(for: input)
         if !calls.isEmpty {
             return ReplyPlan(

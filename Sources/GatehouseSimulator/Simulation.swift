@@ -37,10 +37,18 @@ final class Simulation: Sendable {
         return .accepted(body)
     }
 
-    /// Picks the request's fault; answers status faults at once and waits out `slow`.
+    /// The provider's "prompt is too long" error when the prompt exceeds ``SimulatorOptions/contextWindow``.
+    func contextWindowError(_ input: ReplyInput, dialect: Dialect) -> Response? {
+        guard let limit = options.contextWindow, input.promptTokens > limit else { return nil }
+        return SimulatedError.contextLengthExceeded(tokens: input.promptTokens, limit: limit).response(in: dialect)
+    }
+
+    /// Picks the request's fault (noting it in the request log); answers status faults at once and waits
+    /// out `slow`.
     func applyFault(_ request: Request, echo: String, dialect: Dialect) async throws -> FaultOutcome {
         let fault = faults.fault(header: request.header(FaultPlanner.headerName), echo: echo)
         guard let fault else { return .proceed(nil) }
+        log.noteFault(fault)
         if let error = SimulatedError(fault: fault, retryAfterSeconds: options.retryAfterSeconds) {
             return .respond(error.response(in: dialect))
         }
@@ -56,7 +64,8 @@ final class Simulation: Sendable {
     ) -> Response {
         EventStream(
             events: events, framing: framing, malformedEvent: malformedEvent, fault: fault,
-            timeToFirstToken: options.effectiveTimeToFirstToken, tokensPerSecond: options.tokensPerSecond
+            resetAfterEvents: options.resetAfterEvents, timeToFirstToken: options.effectiveTimeToFirstToken,
+            tokensPerSecond: options.tokensPerSecond
         ).response()
     }
 

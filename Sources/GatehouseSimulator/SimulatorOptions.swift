@@ -1,19 +1,3 @@
-/// A fault the simulator can inject into a response.
-public enum SimulatorFault: String, Sendable, CaseIterable {
-    /// HTTP 429 with a `retry-after` header and the provider's rate-limit error body.
-    case rateLimit = "429"
-    /// HTTP 500 with the provider's server-error body.
-    case serverError = "500"
-    /// HTTP 503 with the provider's unavailable/overloaded body.
-    case unavailable = "503"
-    /// Waits ``SimulatorOptions/slow`` before answering normally.
-    case slow
-    /// Drops the connection: mid-stream after two content events, or mid-body for non-streams.
-    case reset
-    /// Emits an event that is not JSON mid-stream, or a truncated JSON body for non-streams.
-    case malformed
-}
-
 /// How the provider simulator listens, paces its answers and misbehaves.
 ///
 /// The API keys are fake credentials that the simulator compares against; they are never logged,
@@ -31,19 +15,26 @@ public struct SimulatorOptions: Sendable, CustomStringConvertible {
     public var tokensPerSecond: Double
     /// Pads text replies with filler words `w1 w2 …` up to this many words.
     public var replyWords: Int?
-    /// A fault injected into API responses with probability ``faultRate``.
-    public var fault: SimulatorFault?
-    /// Probability in 0...1 that ``fault`` applies to a request.
+    /// Faults injected into API responses, each with its own probability; the rates add up.
+    ///
+    /// One draw per request picks the first kind whose cumulative rate covers it (docs/simulator.md, Faults).
+    public var faults: [SimulatorFaultRule]
+    /// Probability in 0...1 of a rule in ``faults`` that has no rate of its own.
     public var faultRate: Double
-    /// Value of the `retry-after` header sent with simulated 429s.
+    /// Value of the `retry-after` header sent with simulated 429s (`retry-after-ms` carries it in ms).
     public var retryAfterSeconds: Int
     /// How long the `slow` fault waits.
     public var slow: Duration
     /// Accepted API keys; empty accepts any non-empty key.
     public var apiKeys: [String]
-    /// Seed of the generator that decides when ``fault`` applies.
+    /// Seed of the generator that decides when ``faults`` apply.
     public var seed: UInt64
+    /// Largest prompt, in prompt tokens (words), a chat request may have; nil accepts any.
+    public var contextWindow: Int?
+    /// Content events a stream sends before the `reset` fault drops the connection.
+    public var resetAfterEvents: Int
 
+    /// `fault` (at ``faultRate``), when given, becomes the first rule, followed by `faults`.
     public init(
         host: String = "127.0.0.1",
         port: Int = 4010,
@@ -53,10 +44,13 @@ public struct SimulatorOptions: Sendable, CustomStringConvertible {
         replyWords: Int? = nil,
         fault: SimulatorFault? = nil,
         faultRate: Double = 1.0,
+        faults: [SimulatorFaultRule] = [],
         retryAfterSeconds: Int = 1,
         slow: Duration = .milliseconds(5000),
         apiKeys: [String] = [],
-        seed: UInt64 = 0
+        seed: UInt64 = 0,
+        contextWindow: Int? = nil,
+        resetAfterEvents: Int = 2
     ) {
         self.host = host
         self.port = port
@@ -64,22 +58,40 @@ public struct SimulatorOptions: Sendable, CustomStringConvertible {
         self.timeToFirstToken = timeToFirstToken
         self.tokensPerSecond = tokensPerSecond
         self.replyWords = replyWords
-        self.fault = fault
+        self.faults = (fault.map { [SimulatorFaultRule($0)] } ?? []) + faults
         self.faultRate = faultRate
         self.retryAfterSeconds = retryAfterSeconds
         self.slow = slow
         self.apiKeys = apiKeys
         self.seed = seed
+        self.contextWindow = contextWindow
+        self.resetAfterEvents = resetAfterEvents
+    }
+
+    /// The first kind in ``faults``; setting it replaces ``faults`` with that one kind at ``faultRate``.
+    ///
+    /// Kept for callers written when the simulator had a single configured fault.
+    public var fault: SimulatorFault? {
+        get { faults.first?.kind }
+        set { faults = newValue.map { [SimulatorFaultRule($0)] } ?? [] }
+    }
+
+    /// Each rule of ``faults`` with its rate resolved (``faultRate`` where it has none).
+    public var resolvedFaultRates: [(kind: SimulatorFault, rate: Double)] {
+        faults.map { (kind: $0.kind, rate: $0.rate ?? faultRate) }
     }
 
     /// The delay before the first event of a stream.
     public var effectiveTimeToFirstToken: Duration { timeToFirstToken ?? latency }
 
     public var description: String {
-        "SimulatorOptions(host: \(host), port: \(port), latency: \(latency), "
-            + "timeToFirstToken: \(effectiveTimeToFirstToken), tokensPerSecond: \(tokensPerSecond), "
-            + "replyWords: \(replyWords.map(String.init) ?? "nil"), fault: \(fault?.rawValue ?? "nil"), "
-            + "faultRate: \(faultRate), retryAfterSeconds: \(retryAfterSeconds), slow: \(slow), "
-            + "apiKeys: \(apiKeys.count) configured, seed: \(seed))"
+        let words = replyWords.map(String.init) ?? "nil"
+        let window = contextWindow.map(String.init) ?? "nil"
+        let pacing =
+            "latency: \(latency), timeToFirstToken: \(effectiveTimeToFirstToken), tokensPerSecond: \(tokensPerSecond)"
+        let faultText = "faults: \(faults.map(\.description)), faultRate: \(faultRate)"
+        return "SimulatorOptions(host: \(host), port: \(port), \(pacing), replyWords: \(words), \(faultText), "
+            + "retryAfterSeconds: \(retryAfterSeconds), slow: \(slow), apiKeys: \(apiKeys.count) configured, "
+            + "seed: \(seed), contextWindow: \(window), resetAfterEvents: \(resetAfterEvents))"
     }
 }

@@ -29,11 +29,22 @@ struct SimulateCommand: AsyncParsableCommand {
     @Option(help: "Pad text replies with filler words up to this many words.")
     var replyWords: Int?
 
-    @Option(help: "Inject a fault: \(SimulatorFault.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var fault: String?
+    @Option(
+        name: .customLong("fault"),
+        help: ArgumentHelp(
+            "Inject a fault: KIND or KIND:RATE, repeatable, rates adding up to at most 1. "
+                + "Kinds: \(SimulateCommand.faultKinds).",
+            valueName: "kind[:rate]"))
+    var faults: [String] = []
 
-    @Option(help: "Probability (0...1) that --fault applies to a request.")
+    @Option(help: "Probability (0...1) that a --fault given without a rate applies to a request.")
     var faultRate = 1.0
+
+    @Option(help: "Largest prompt, in words, a chat request may have (default: no limit).")
+    var contextWindow: Int?
+
+    @Option(help: "Content events a stream sends before the reset fault drops the connection.")
+    var resetAfter = 2
 
     @Option(name: .customLong("retry-after"), help: "Seconds sent in retry-after with simulated 429s.")
     var retryAfterSeconds = 1
@@ -49,7 +60,7 @@ struct SimulateCommand: AsyncParsableCommand {
         help: "A file of accepted API keys, one per line (keeps them out of the process list, unlike --api-key).")
     var apiKeysFile: String?
 
-    @Option(help: "Seed of the generator deciding when --fault applies.")
+    @Option(help: "Seed of the generator deciding when each --fault applies.")
     var seed: UInt64 = 0
 
     func validate() throws {
@@ -61,10 +72,28 @@ struct SimulateCommand: AsyncParsableCommand {
         guard (replyWords ?? 1) >= 1 else { throw ValidationError("--reply-words must be at least 1.") }
         guard (0...1).contains(faultRate) else { throw ValidationError("--fault-rate must be in 0...1.") }
         guard retryAfterSeconds >= 0 else { throw ValidationError("--retry-after must not be negative.") }
-        if let fault, SimulatorFault(rawValue: fault) == nil {
-            let kinds = SimulatorFault.allCases.map(\.rawValue).joined(separator: ", ")
-            throw ValidationError("Unknown --fault '\(fault)'; expected one of \(kinds).")
+        guard (contextWindow ?? 1) >= 1 else { throw ValidationError("--context-window must be at least 1.") }
+        guard resetAfter >= 0 else { throw ValidationError("--reset-after must not be negative.") }
+        let total = try faults.map(Self.faultRule).map { $0.rate ?? faultRate }.reduce(0, +)
+        guard total <= 1 + 1e-9 else {
+            let shown = (total * 1000).rounded() / 1000
+            throw ValidationError("The --fault rates add up to \(shown); they must add up to at most 1.")
         }
+    }
+
+    static let faultKinds = SimulatorFault.allCases.map(\.rawValue).joined(separator: ", ")
+
+    /// `KIND` or `KIND:RATE`.
+    static func faultRule(_ argument: String) throws -> SimulatorFaultRule {
+        let parts = argument.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let kind = SimulatorFault(rawValue: String(parts[0])) else {
+            throw ValidationError("Unknown --fault '\(parts[0])'; expected one of \(faultKinds).")
+        }
+        guard parts.count == 2 else { return SimulatorFaultRule(kind) }
+        guard let rate = Double(parts[1]), (0...1).contains(rate) else {
+            throw ValidationError("The rate in --fault '\(argument)' must be a number in 0...1.")
+        }
+        return SimulatorFaultRule(kind, rate: rate)
     }
 
     /// Keys read from `--api-keys-file` (blank lines ignored).
@@ -81,12 +110,14 @@ struct SimulateCommand: AsyncParsableCommand {
             timeToFirstToken: timeToFirstTokenMilliseconds.map { .milliseconds($0) },
             tokensPerSecond: tokensPerSecond,
             replyWords: replyWords,
-            fault: fault.flatMap(SimulatorFault.init(rawValue:)),
             faultRate: faultRate,
+            faults: faults.compactMap { try? Self.faultRule($0) },
             retryAfterSeconds: retryAfterSeconds,
             slow: .milliseconds(slowMilliseconds),
             apiKeys: apiKeys + fileKeys,
-            seed: seed
+            seed: seed,
+            contextWindow: contextWindow,
+            resetAfterEvents: resetAfter
         )
     }
 

@@ -9,6 +9,7 @@ import base64
 import json
 import math
 import struct
+import subprocess
 import time
 
 import anthropic
@@ -16,7 +17,7 @@ import httpx
 import openai
 import pytest
 
-from conftest import SIM_API_KEY, Simulator
+from conftest import GATEHOUSE_BIN, SIM_API_KEY, Simulator
 
 ANTHROPIC_DERIVED_EVENTS = {"text", "input_json", "citation", "thinking", "signature"}
 
@@ -804,3 +805,286 @@ def test_gemini_rate_limit_fault(gemini: httpx.Client) -> None:
     assert response.status_code == 429
     assert response.headers["retry-after"] == "1"
     assert response.json()["error"] == {"code": 429, "message": response.json()["error"]["message"], "status": "RESOURCE_EXHAUSTED"}
+
+
+# MARK: - Clients of extra simulators
+
+
+def openai_client(sim: Simulator) -> openai.OpenAI:
+    return openai.OpenAI(base_url=sim.openai_base_url, api_key=SIM_API_KEY, max_retries=0, timeout=20)
+
+
+def anthropic_client(sim: Simulator) -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=sim.base_url, api_key=SIM_API_KEY, max_retries=0, timeout=20)
+
+
+def gemini_client(sim: Simulator) -> httpx.Client:
+    return httpx.Client(base_url=sim.base_url, headers={"x-goog-api-key": SIM_API_KEY}, timeout=20)
+
+
+# MARK: - 401 fault
+
+
+def test_openai_401_fault_is_an_invalid_api_key_error(oai: openai.OpenAI) -> None:
+    with pytest.raises(openai.AuthenticationError) as raised:
+        oai.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "hi"}], extra_headers={"x-sim-fault": "401"}
+        )
+    assert raised.value.status_code == 401
+    error = raised.value.response.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert error["code"] == "invalid_api_key"
+    assert error["param"] is None
+    assert error["message"].startswith("Incorrect API key provided")
+
+
+def test_anthropic_401_fault_from_the_prompt_is_an_authentication_error(claude: anthropic.Anthropic) -> None:
+    with pytest.raises(anthropic.AuthenticationError) as raised:
+        claude.messages.create(model="c", max_tokens=5, messages=[{"role": "user", "content": "go sim:fault=401"}])
+    assert raised.value.status_code == 401
+    assert raised.value.response.json() == {
+        "type": "error",
+        "error": {"type": "authentication_error", "message": "invalid x-api-key"},
+    }
+
+
+def test_gemini_401_fault_from_the_command_line_is_unauthenticated(simulator_factory) -> None:
+    with gemini_client(simulator_factory("--fault", "401")) as client:
+        response = client.post("/v1beta/models/g:generateContent", json={"contents": [{"parts": [{"text": "hi"}]}]})
+        listed = client.get("/v1beta/models")
+    assert response.status_code == 401
+    error = response.json()["error"]
+    assert error["code"] == 401
+    assert error["status"] == "UNAUTHENTICATED"
+    assert error["message"].startswith("Request had invalid authentication credentials.")
+    assert listed.status_code == 401
+
+
+# MARK: - retry-after-ms
+
+
+def test_rate_limit_sends_retry_after_in_seconds_and_milliseconds(simulator_factory) -> None:
+    sim = simulator_factory("--retry-after", "3")
+    with pytest.raises(openai.RateLimitError) as openai_raised:
+        openai_client(sim).chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "hi"}], extra_headers={"x-sim-fault": "429"}
+        )
+    with pytest.raises(anthropic.RateLimitError) as anthropic_raised:
+        anthropic_client(sim).messages.create(
+            model="c", max_tokens=5, messages=[{"role": "user", "content": "hi"}], extra_headers={"x-sim-fault": "429"}
+        )
+    for raised in (openai_raised, anthropic_raised):
+        assert raised.value.response.headers["retry-after"] == "3"
+        assert raised.value.response.headers["retry-after-ms"] == "3000"
+
+
+# MARK: - Context window
+
+
+def words(count: int) -> str:
+    return " ".join(f"x{i}" for i in range(count))
+
+
+@pytest.fixture(scope="module")
+def windowed(simulator_factory) -> Simulator:
+    """A simulator whose chat requests may have at most 8 prompt tokens."""
+    return simulator_factory("--context-window", "8")
+
+
+def test_openai_prompt_over_the_context_window_is_context_length_exceeded(windowed: Simulator) -> None:
+    client = openai_client(windowed)
+    messages = [{"role": "system", "content": words(4)}, {"role": "user", "content": words(5)}]
+    for stream in (False, True):
+        with pytest.raises(openai.BadRequestError) as raised:
+            client.chat.completions.create(model="m", messages=messages, stream=stream)
+        assert raised.value.status_code == 400
+        assert raised.value.response.json() == {
+            "error": {
+                "message": "This model's maximum context length is 8 tokens. However, your messages resulted in 9 "
+                "tokens. Please reduce the length of the messages.",
+                "type": "invalid_request_error",
+                "param": "messages",
+                "code": "context_length_exceeded",
+            }
+        }
+    at_the_limit = client.chat.completions.create(model="m", messages=[{"role": "user", "content": words(8)}])
+    assert at_the_limit.usage.prompt_tokens == 8
+    chunks = list(client.chat.completions.create(model="m", messages=[{"role": "user", "content": "short"}], stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == "sim:m says: short"
+
+
+def test_anthropic_prompt_over_the_context_window_is_prompt_too_long(windowed: Simulator) -> None:
+    client = anthropic_client(windowed)
+    messages = [{"role": "user", "content": words(6)}]
+    with pytest.raises(anthropic.BadRequestError) as raised:
+        client.messages.create(model="c", max_tokens=10, system=words(4), messages=messages)
+    assert raised.value.status_code == 400
+    assert raised.value.response.json() == {
+        "type": "error",
+        "error": {"type": "invalid_request_error", "message": "prompt is too long: 10 tokens > 8 maximum"},
+    }
+    with pytest.raises(anthropic.BadRequestError) as streamed:
+        with client.messages.stream(model="c", max_tokens=10, system=words(4), messages=messages) as stream:
+            list(stream.text_stream)
+    assert streamed.value.body["error"]["message"] == "prompt is too long: 10 tokens > 8 maximum"
+    short = client.messages.create(model="c", max_tokens=10, messages=[{"role": "user", "content": "short"}])
+    assert short.content[0].text == "sim:c says: short"
+
+
+def test_gemini_prompt_over_the_context_window_is_invalid_argument(windowed: Simulator) -> None:
+    expected = {
+        "error": {
+            "code": 400,
+            "message": "The input token count (12) exceeds the maximum number of tokens allowed (8).",
+            "status": "INVALID_ARGUMENT",
+        }
+    }
+    with gemini_client(windowed) as client:
+        for action in ("generateContent", "streamGenerateContent?alt=sse", "streamGenerateContent"):
+            response = client.post(f"/v1beta/models/g:{action}", json={"contents": [{"parts": [{"text": words(12)}]}]})
+            assert response.status_code == 400, action
+            assert response.headers["content-type"] == "application/json"
+            assert response.json() == expected
+        short = client.post("/v1beta/models/g:generateContent", json={"contents": [{"parts": [{"text": "short"}]}]})
+    assert short.status_code == 200
+    assert short.json()["candidates"][0]["content"]["parts"][0]["text"] == "sim:g says: short"
+
+
+def test_prompts_of_any_length_pass_without_a_context_window(oai: openai.OpenAI) -> None:
+    completion = oai.chat.completions.create(model="m", messages=[{"role": "user", "content": words(5000)}])
+    assert completion.usage.prompt_tokens == 5000
+
+
+# MARK: - Reset after N content events
+
+
+@pytest.mark.parametrize("after", [0, 1, 5])
+def test_reset_drops_an_openai_stream_after_the_configured_content_events(simulator_factory, after: int) -> None:
+    client = openai_client(simulator_factory("--reset-after", str(after), "--fault", "reset"))
+    stream = client.chat.completions.create(
+        model="m", messages=[{"role": "user", "content": words(10)}], stream=True
+    )
+    pieces = []
+    with pytest.raises(openai.APIConnectionError):
+        for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                pieces.append(chunk.choices[0].delta.content)
+    assert pieces == (["sim:m", " says:"] + [f" x{i}" for i in range(10)])[:after]
+
+
+@pytest.mark.parametrize("after", [1, 4])
+def test_reset_drops_anthropic_and_gemini_streams_after_the_configured_content_events(
+    simulator_factory, after: int
+) -> None:
+    sim = simulator_factory("--reset-after", str(after))
+    received = []
+    with pytest.raises(Exception) as raised:
+        with anthropic_client(sim).messages.stream(
+            model="c", max_tokens=100, messages=[{"role": "user", "content": words(10)}],
+            extra_headers={"x-sim-fault": "reset"},
+        ) as stream:
+            for text in stream.text_stream:
+                received.append(text)
+    assert is_connection_drop(raised.value), repr(raised.value)
+    assert len(received) == after
+
+    events = []
+    with gemini_client(sim) as client, pytest.raises(httpx.RemoteProtocolError):
+        with client.stream(
+            "POST", "/v1beta/models/g:streamGenerateContent?alt=sse", headers={"x-sim-fault": "reset"},
+            json={"contents": [{"parts": [{"text": words(10)}]}]},
+        ) as response:
+            for line in response.iter_lines():
+                if line.startswith("data: "):
+                    events.append(json.loads(line[len("data: "):]))
+    assert len(events) == after
+
+
+def test_reset_after_beyond_the_reply_drops_the_stream_after_its_last_content_event(simulator_factory) -> None:
+    client = openai_client(simulator_factory("--reset-after", "50"))
+    stream = client.chat.completions.create(
+        model="m", messages=[{"role": "user", "content": "hi"}], stream=True, extra_headers={"x-sim-fault": "reset"}
+    )
+    pieces = []
+    with pytest.raises(openai.APIConnectionError):
+        for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                pieces.append(chunk.choices[0].delta.content)
+    assert pieces == ["sim:m", " says:", " hi"]
+
+
+def test_reset_after_leaves_non_streamed_resets_unchanged(simulator_factory) -> None:
+    client = openai_client(simulator_factory("--reset-after", "7", "--fault", "reset"))
+    with pytest.raises(openai.APIConnectionError):
+        client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
+
+
+# MARK: - Per-kind fault rates
+
+
+def chat_statuses(sim: Simulator, count: int) -> list[int]:
+    headers = {"authorization": f"Bearer {SIM_API_KEY}"}
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    with httpx.Client(base_url=sim.base_url, headers=headers, timeout=20) as client:
+        return [client.post("/v1/chat/completions", json=body).status_code for _ in range(count)]
+
+
+def test_per_kind_fault_rates_add_up_and_each_kind_gets_its_share(simulator_factory) -> None:
+    args = ("--fault", "500:0.3", "--fault", "429:0.1", "--fault", "401", "--fault-rate", "0.2", "--seed", "11")
+    sim = simulator_factory(*args)
+    statuses = chat_statuses(sim, 400)
+    shares = {status: statuses.count(status) / len(statuses) for status in (500, 429, 401, 200)}
+    expected = {500: 0.3, 429: 0.1, 401: 0.2, 200: 0.4}
+    for status, rate in expected.items():
+        assert abs(shares[status] - rate) <= 0.05, (status, shares)
+    assert set(statuses) == set(expected)
+    assert chat_statuses(simulator_factory(*args), 400) == statuses
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--fault", "500:0.7", "--fault", "429:0.4"], "add up to"),
+        (["--fault", "500:0.6", "--fault", "429", "--fault-rate", "0.5"], "add up to"),
+        (["--fault", "500:1.5"], "must be a number in 0...1"),
+        (["--fault", "500:lots"], "must be a number in 0...1"),
+        (["--fault", "418:0.1"], "Unknown --fault '418'"),
+        (["--context-window", "0"], "--context-window must be at least 1"),
+        (["--reset-after=-1"], "--reset-after must not be negative"),
+    ],
+)
+def test_invalid_fault_options_are_refused_at_start(args: list[str], message: str) -> None:
+    result = subprocess.run(
+        [GATEHOUSE_BIN, "simulate", "--port", "0", *args], capture_output=True, text=True, timeout=20
+    )
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+# MARK: - Request log notes faults
+
+
+def test_faulted_requests_are_recorded_with_their_kind(simulator_factory) -> None:
+    sim = simulator_factory("--fault", "503:0.5", "--fault", "500:0.25", "--seed", "3")
+    statuses = chat_statuses(sim, 120)
+    entries = sim.requests()
+    assert len(entries) == 120
+    kinds = {200: None, 500: "500", 503: "503"}
+    assert [entry["fault"] for entry in entries] == [kinds[status] for status in statuses]
+    assert all(entry["path"] == "/v1/chat/completions" for entry in entries)
+
+
+def test_request_log_notes_faults_chosen_by_header_or_prompt(simulator: Simulator) -> None:
+    simulator.clear()
+    url = f"{simulator.base_url}/v1/chat/completions"
+    auth = {"authorization": f"Bearer {SIM_API_KEY}"}
+
+    def chat(text: str, headers: dict[str, str]) -> int:
+        body = {"model": "m", "messages": [{"role": "user", "content": text}]}
+        return httpx.post(url, headers=headers, json=body).status_code
+
+    assert [chat("hi", {**auth, "x-sim-fault": kind}) for kind in ("429", "401", "malformed")] == [429, 401, 200]
+    assert chat("sim:fault=500", auth) == 500
+    assert chat("fine", auth) == 200
+    assert chat("sim:fault=500", {}) == 401  # refused before any fault is chosen
+    assert [entry["fault"] for entry in simulator.requests()] == ["429", "401", "malformed", "500", None, None]
