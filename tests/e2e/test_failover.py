@@ -8,7 +8,8 @@ on cue, driven with the official SDKs. A table of fault -> expected outcome:
 | a deployment SIGKILLed mid-test         | no caller error; it cools down; traffic returns once restarted    |
 | 429 with retry-after                    | the other deployment answers; the limited one not asked before    |
 | 503 before a stream's first byte        | the stream comes whole from the other deployment                  |
-| a stream reset mid-way                  | the caller gets the events sent and an error event, nothing else  |
+| a stream reset after 5 events           | the caller gets the 5 events and an error event, nothing else     |
+| a prompt too long for the model         | its context-window fallback answers                               |
 | 401 from one deployment                 | not retried; it is marked unhealthy, the routes view says why     |
 | every deployment down                   | 503 in the caller's dialect, no key or URL in it                  |
 | a model whose deployments all fail      | its fallback answers; a fallback outside the token is skipped     |
@@ -227,13 +228,13 @@ def test_a_stream_failing_before_its_first_byte_comes_whole_from_the_other_deplo
             assert events.get_final_text() == "sim:u-up says: route me"
 
 
-def test_a_stream_reset_after_its_first_events_ends_with_an_error_event_and_nothing_spliced() -> None:
-    providers = {"flaky": ("openai", ["--fault", "reset"]), "other": ("openai", [])}
+def test_a_stream_reset_after_five_events_gives_those_events_and_an_error_event_nothing_spliced() -> None:
+    providers = {"flaky": ("openai", ["--fault", "reset", "--reset-after", "5"]), "other": ("anthropic", [])}
+    words = "one two three four five six seven eight nine ten"
     with group(providers, deployments(["flaky", "other"], strategy="ordered")) as g:
         response = httpx.post(
             g.gateway.base_url + "/v1/chat/completions", headers={"authorization": f"Bearer {g.gateway.token}"},
-            json={"model": "smart", "messages": [{"role": "user", "content": "one two three four five six"}],
-                  "stream": True}, timeout=30)
+            json={"model": "smart", "messages": [{"role": "user", "content": words}], "stream": True}, timeout=30)
         assert response.status_code == 200
         assert response.headers["x-gatehouse-deployment"] == "smart/flaky"
         data = [line[6:] for line in response.text.split("\n") if line.startswith("data: ")]
@@ -241,16 +242,49 @@ def test_a_stream_reset_after_its_first_events_ends_with_an_error_event_and_noth
         errors = [event for event in events if "error" in event]
         assert len(errors) == 1 and events[-1] is errors[0], events
         assert errors[0]["error"]["code"] == "upstream_stream_lost"
-        text = "".join(event["choices"][0]["delta"].get("content") or "" for event in events[:-1] if event.get("choices"))
-        assert text and "sim:u-flaky says: one two three four five six".startswith(text), text
+        content = [e["choices"][0]["delta"]["content"] for e in events[:-1]
+                   if e.get("choices") and e["choices"][0]["delta"].get("content")]
+        assert len(content) == 5, content
+        assert f"sim:u-flaky says: {words}".startswith("".join(content))
         assert "u-other" not in response.text
         assert len(g.sims["other"].requests()) == 0
 
-        with g.anthropic().messages.stream(
-                model="smart", max_tokens=50, messages=[{"role": "user", "content": "one two three four five"}]) as events:
-            with pytest.raises(anthropic.APIStatusError):
-                for _ in events:
+        # The Anthropic dialect: the events sent, then `event: error`.
+        raw = httpx.post(
+            g.gateway.base_url + "/v1/messages",
+            headers={"x-api-key": g.gateway.token, "anthropic-version": "2023-06-01"},
+            json={"model": "smart", "max_tokens": 50, "stream": True, "messages": [{"role": "user", "content": words}]},
+            timeout=30)
+        names = [line[7:] for line in raw.text.split("\n") if line.startswith("event: ")]
+        assert names[-1] == "error" and names.count("content_block_delta") == 5, names
+        assert "u-other" not in raw.text
+        with pytest.raises(anthropic.APIStatusError):
+            with g.anthropic().messages.stream(
+                    model="smart", max_tokens=50, messages=[{"role": "user", "content": words}]) as stream:
+                for _ in stream:
                     pass
+
+
+def test_a_prompt_too_long_for_the_model_goes_to_its_context_window_fallback() -> None:
+    providers = {"small": ("openai", ["--context-window", "8"]), "large": ("anthropic", [])}
+    models = ("models:\n"
+              "  - {name: smart, provider: small, model: u-small, context_window_fallbacks: [long], fallbacks: [other]}\n"
+              "  - {name: long, provider: large, model: u-large}\n"
+              "  - {name: other, provider: small, model: u-other}\n")
+    with group(providers, models) as g:
+        client = g.openai()
+        assert ask(client)[0] == "smart/small"  # a short prompt fits
+        long_prompt = [{"role": "user", "content": "a b c d e f g h i j k l"}]
+        raw = client.chat.completions.with_raw_response.create(model="smart", messages=long_prompt)
+        assert raw.headers["x-gatehouse-deployment"] == "long/large"
+        assert raw.headers["x-gatehouse-attempts"] == "2"
+        assert raw.parse().choices[0].message.content == "sim:u-large says: a b c d e f g h i j k l"
+        with g.anthropic().messages.stream(model="smart", max_tokens=50, messages=long_prompt) as events:
+            assert events.get_final_text() == "sim:u-large says: a b c d e f g h i j k l"
+        # Without a context-window fallback, the caller hears why, as a 400.
+        with pytest.raises(openai.BadRequestError) as caught:
+            client.chat.completions.create(model="other", messages=long_prompt)
+        assert caught.value.body["code"] == "context_window_exceeded"
 
 
 def test_a_401_is_not_retried_and_marks_the_deployment_unhealthy_with_the_reason() -> None:
