@@ -1,0 +1,80 @@
+/// Output guardrails over a stream of text deltas. Text is held back only as long as it could
+/// still become a match (a finding cut by a chunk boundary) or a placeholder to restore; the
+/// rest goes out at once.
+public struct StreamTextGuard: Sendable {
+    private let rules: [GuardrailRule]
+    private let vault: PlaceholderVault
+    /// The most text held back while output scanners run (longer than any secret format).
+    private let window: Int
+    private var pending: [UInt8] = []
+    /// An output rule blocked the answer: nothing more goes out.
+    public private(set) var isBlocked = false
+
+    public init(rules: [GuardrailRule], vault: PlaceholderVault, window: Int = 256) {
+        self.rules = rules.filter { $0.action != .off }
+        self.vault = vault
+        self.window = window
+    }
+
+    /// Whether the guard has anything to do (otherwise deltas pass unchanged).
+    public var isActive: Bool { !rules.isEmpty || !vault.isEmpty }
+
+    /// The text of `delta` (and of what was held back) that may go out now.
+    public mutating func feed(_ delta: String, verdict: inout GuardrailVerdict) -> String {
+        guard isActive, !isBlocked else { return isBlocked ? "" : delta }
+        pending.append(contentsOf: delta.utf8)
+        return release(upTo: cut(), verdict: &verdict)
+    }
+
+    /// Everything still held, at the end of the stream.
+    public mutating func finish(verdict: inout GuardrailVerdict) -> String {
+        guard isActive, !isBlocked else { return "" }
+        return release(upTo: pending.count, verdict: &verdict)
+    }
+
+    /// Where the text that may go out ends.
+    private func cut() -> Int {
+        var cut = pending.count
+        if !rules.isEmpty {
+            // Keep the last `window` bytes, back to a space or line end, unless that holds too much.
+            cut = max(0, pending.count - window)
+            while cut > 0, !Self.isBreak(pending[cut - 1]) { cut -= 1 }
+            if cut == 0, pending.count > 4 * window { cut = pending.count - window }
+            while cut > 0, cut < pending.count, pending[cut] & 0xC0 == 0x80 { cut -= 1 }
+            // A finding that crosses the cut waits whole.
+            let text = String(decoding: pending, as: UTF8.self)
+            for rule in rules {
+                for finding in rule.scanner.scan(text)
+                where finding.range.lowerBound < cut && finding.range.upperBound > cut {
+                    cut = finding.range.lowerBound
+                }
+            }
+        }
+        if !vault.isEmpty, let open = pending[..<cut].lastIndex(of: UInt8(ascii: "[")),
+            !pending[open..<cut].contains(UInt8(ascii: "]")), cut - open < vault.longest
+        {
+            cut = open
+        }
+        return cut
+    }
+
+    private mutating func release(upTo cut: Int, verdict: inout GuardrailVerdict) -> String {
+        guard cut > 0 else { return "" }
+        let part = String(decoding: pending[..<cut], as: UTF8.self)
+        pending.removeFirst(cut)
+        var scratch = PlaceholderVault()
+        let before = verdict.blocked
+        let cleaned = TextGuard.apply(rules, to: part, direction: .output, vault: &scratch, verdict: &verdict)
+        if verdict.blocked != nil, before == nil {
+            isBlocked = true
+            pending.removeAll()
+            return ""
+        }
+        return vault.restore(cleaned)
+    }
+
+    private static func isBreak(_ byte: UInt8) -> Bool {
+        byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\t")
+            || byte == UInt8(ascii: "\r")
+    }
+}
