@@ -127,6 +127,8 @@ extension GatewayError {
             case egressMethodRefused = "egress_method_refused"
             case egressPathRefused = "egress_path_refused"
             case forbidden
+            case guardrailBlocked = "guardrail_blocked"
+            case guardrailPolicyUnknown = "guardrail_policy_unknown"
             case internalFailure = "internal"
             case invalidField = "invalid_field"
             case invalidJSON = "invalid_json"
@@ -191,6 +193,8 @@ extension GatewayError {
         public static let egressMethodRefused = Code(.egressMethodRefused)
         public static let egressPathRefused = Code(.egressPathRefused)
         public static let forbidden = Code(.forbidden)
+        public static let guardrailBlocked = Code(.guardrailBlocked)
+        public static let guardrailPolicyUnknown = Code(.guardrailPolicyUnknown)
         public static let internalFailure = Code(.internalFailure)
         public static let invalidField = Code(.invalidField)
         public static let invalidJSON = Code(.invalidJSON)

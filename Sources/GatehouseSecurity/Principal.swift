@@ -19,6 +19,8 @@ public struct Principal: Sendable, Hashable {
     public let keyID: String?
     /// What the token may do besides calling models.
     public let scopes: Set<TokenScope>
+    /// The guardrail policy the token carries, if any (a gateway that does not know it refuses the token's requests).
+    public let guardrails: String?
     private let patterns: [ModelPattern]
 
     public init(
@@ -28,7 +30,8 @@ public struct Principal: Sendable, Hashable {
         issuedAt: Date,
         expiresAt: Date,
         keyID: String? = nil,
-        scopes: Set<TokenScope> = []
+        scopes: Set<TokenScope> = [],
+        guardrails: String? = nil
     ) {
         self.subject = subject
         self.tokenID = tokenID
@@ -37,6 +40,7 @@ public struct Principal: Sendable, Hashable {
         self.expiresAt = expiresAt
         self.keyID = keyID
         self.scopes = scopes
+        self.guardrails = guardrails
         self.patterns = modelPatterns.compactMap(ModelPattern.init)
     }
 

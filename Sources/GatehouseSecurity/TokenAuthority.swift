@@ -110,7 +110,8 @@ public struct TokenAuthority: Sendable, CustomStringConvertible {
             Data((created.publicKey.rawRepresentation.base64EncodedString() + "\n").utf8), to: publicFile, mode: 0o644,
             replacing: true)
         try FileSystem.writeAtomically(
-            Data((created.keyID + "\n").utf8), to: authority.appendingPathComponent("current"), mode: 0o600, replacing: true)
+            Data((created.keyID + "\n").utf8), to: authority.appendingPathComponent("current"), mode: 0o600,
+            replacing: true)
         return created
     }
 
@@ -166,10 +167,14 @@ public struct TokenAuthority: Sendable, CustomStringConvertible {
         ttl: TimeInterval,
         audience: String = TokenFormat.defaultAudience,
         scopes: [TokenScope] = [],
+        guardrails: String? = nil,
         now: Date = Date()
     ) throws -> MintedToken {
         try Self.validateName(subject, code: "invalid_subject", what: "subject")
         try Self.validateName(audience, code: "invalid_audience", what: "audience")
+        if let guardrails {
+            try Self.validateName(guardrails, code: "invalid_guardrails", what: "guardrails policy name")
+        }
         guard ttl.isFinite, ttl > 0, ttl <= TokenFormat.maximumLifetime else {
             throw TokenAuthorityError(code: "invalid_ttl", message: "ttl must be more than 0 and at most 30 days")
         }
@@ -189,7 +194,8 @@ public struct TokenAuthority: Sendable, CustomStringConvertible {
         let expiresAt = issuedAt + Int64(ttl.rounded(.up))
         let tokenID = FileSystem.randomHex(byteCount: 16)
         let claims = TokenClaims(
-            aud: audience, exp: expiresAt, iat: issuedAt, iss: TokenFormat.issuer, jti: tokenID, models: models,
+            aud: audience, exp: expiresAt, guardrails: guardrails, iat: issuedAt, iss: TokenFormat.issuer, jti: tokenID,
+            models: models,
             nbf: issuedAt, scopes: scopes.isEmpty ? nil : Array(Set(scopes.map(\.rawValue))).sorted(), sub: subject)
         let signingInput: String
         let signature: Data

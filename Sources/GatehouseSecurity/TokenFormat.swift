@@ -66,6 +66,8 @@ public enum TokenFormat {
 struct TokenClaims: Codable, Sendable {
     var aud: String
     var exp: Int64
+    /// The guardrail policy the authority attaches to the token (the stricter of it and the model's applies).
+    var guardrails: String?
     var iat: Int64
     var iss: String
     var jti: String

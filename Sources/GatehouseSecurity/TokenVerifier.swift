@@ -87,7 +87,9 @@ public struct TokenVerifier: Sendable {
     }
 
     /// The full check: shape, header, key, signature, claims and time window.
-    func verifyUncached(_ token: some StringProtocol, now current: TimeInterval) throws(TokenError) -> (Principal, TimeInterval) {
+    func verifyUncached(_ token: some StringProtocol, now current: TimeInterval) throws(TokenError) -> (
+        Principal, TimeInterval
+    ) {
         let bytes = Array(token.utf8)
         let parts = bytes.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
         guard parts.count == 3, let headerData = Base64URL.decode(parts[0]) else { throw .malformed }
@@ -121,7 +123,8 @@ public struct TokenVerifier: Sendable {
             issuedAt: Date(timeIntervalSince1970: TimeInterval(claims.iat)),
             expiresAt: Date(timeIntervalSince1970: TimeInterval(claims.exp)),
             keyID: kid,
-            scopes: Set((claims.scopes ?? []).compactMap(TokenScope.init(rawValue:)))
+            scopes: Set((claims.scopes ?? []).compactMap(TokenScope.init(rawValue:))),
+            guardrails: claims.guardrails
         )
         return (principal, TimeInterval(claims.nbf))
     }

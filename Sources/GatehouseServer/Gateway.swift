@@ -37,17 +37,25 @@ public struct Gateway: Sendable {
     let router: Router
     /// The wait between attempts.
     let backoff: Backoff
+    /// The guardrail policies, and which model uses which.
+    let guardrails: GuardrailSettings
 
-    public init(verifier: TokenVerifier, catalog: ModelCatalog, egress: any EgressTransport, limits: Limits, logger: Logger) {
-        self.init(credentials: StaticCredentials(verifier: verifier), catalog: catalog, egress: egress, limits: limits, logger: logger)
+    public init(
+        verifier: TokenVerifier, catalog: ModelCatalog, egress: any EgressTransport, limits: Limits, logger: Logger
+    ) {
+        self.init(
+            credentials: StaticCredentials(verifier: verifier), catalog: catalog, egress: egress, limits: limits,
+            logger: logger)
     }
 
     public init(
-        credentials: any CredentialSource, catalog: ModelCatalog, egress: any EgressTransport, limits: Limits, logger: Logger,
+        credentials: any CredentialSource, catalog: ModelCatalog, egress: any EgressTransport, limits: Limits,
+        logger: Logger,
         audit: any AuditSink = DiscardingAuditSink(), metrics: GatewayMetrics = GatewayMetrics(),
         extraMetrics: @escaping @Sendable () async -> String = { "" }, cooldown: CooldownPolicy = CooldownPolicy(),
-        backoff: Backoff = Backoff()
+        backoff: Backoff = Backoff(), guardrails: GuardrailSettings = GuardrailSettings()
     ) {
+        self.guardrails = guardrails
         self.router = Router(slots: catalog.slotCount, policy: cooldown)
         self.backoff = backoff
         self.credentials = credentials

@@ -17,10 +17,12 @@ public final class GatewayMetrics: Sendable {
         "gatehouse_auth_refusals_total", help: "Requests refused authentication or authorization, by reason.",
         labels: ["reason"])
     public let attempts = CounterFamily(
-        "gatehouse_route_attempts_total", help: "Attempts at a deployment, by model, deployment and outcome (ok or an error code).",
+        "gatehouse_route_attempts_total",
+        help: "Attempts at a deployment, by model, deployment and outcome (ok or an error code).",
         labels: ["model", "deployment", "outcome"])
     public let retries = CounterFamily(
-        "gatehouse_route_retries_total", help: "Attempts after a request's first, by the model being tried.", labels: ["model"])
+        "gatehouse_route_retries_total", help: "Attempts after a request's first, by the model being tried.",
+        labels: ["model"])
     public let fallbacks = CounterFamily(
         "gatehouse_route_fallbacks_total", help: "Requests that moved on to a fallback model, by model and fallback.",
         labels: ["model", "fallback"])
@@ -28,6 +30,10 @@ public final class GatewayMetrics: Sendable {
         "gatehouse_route_health_changes_total",
         help: "Deployments taken out (cooldown, unhealthy) or restored, by model, deployment and change.",
         labels: ["model", "deployment", "change"])
+    public let guardrailFindings = CounterFamily(
+        "gatehouse_guardrail_findings_total",
+        help: "What the guardrails found, by direction, scanner, finding type and action (never the text).",
+        labels: ["direction", "scanner", "type", "action"])
     public let sandboxBlocked = CounterFamily(
         "gatehouse_sandbox_blocked_total", help: "System calls the front's sandbox refused, by kind.", labels: ["kind"])
 
@@ -43,6 +49,7 @@ public final class GatewayMetrics: Sendable {
         retries.render(into: &text)
         fallbacks.render(into: &text)
         cooldowns.render(into: &text)
+        guardrailFindings.render(into: &text)
         sandboxBlocked.render(into: &text)
         return text
     }

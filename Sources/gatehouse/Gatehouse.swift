@@ -9,7 +9,7 @@ struct Gatehouse: AsyncParsableCommand {
         abstract: "A zero-trust LLM gateway: OpenAI- and Anthropic-compatible, scoped tokens, sealed provider keys.",
         subcommands: [
             ServeCommand.self, EgressCommand.self, SimulateCommand.self, TokenCommand.self, KeysCommand.self,
-            VersionCommand.self, SBOMCommand.self, VerifyReleaseCommand.self, AuditCommand.self,
+            VersionCommand.self, SBOMCommand.self, VerifyReleaseCommand.self, AuditCommand.self, GuardCommand.self,
         ]
     )
 }

@@ -82,7 +82,9 @@ struct ServeCommand: AsyncParsableCommand {
         // Drop anything secret-looking from our environment before any code reads it.
         ProcessEnvironment.scrub()
         let environment = ProcessEnvironment.safeVariables()
-        let state = stateOptions.state.map(StateDirectory.init(path:)) ?? StateDirectory.resolveDefault(environment: environment)
+        let state =
+            stateOptions.state.map(StateDirectory.init(path:))
+            ?? StateDirectory.resolveDefault(environment: environment)
         guard let config else { throw StartupError("--egress-socket needs --config") }
         let gatewayConfig: GatewayConfig
         do {
@@ -92,7 +94,8 @@ struct ServeCommand: AsyncParsableCommand {
         }
         EventLoops.configure(gatewayConfig, logger: logger)
         let secret = try LinkSecret.read(
-            fromStandardInput: egressSecretStdin, file: egressSecretFile, missing: "--egress-socket needs --egress-secret-file")
+            fromStandardInput: egressSecretStdin, file: egressSecretFile,
+            missing: "--egress-socket needs --egress-secret-file")
         let credentials: CredentialsWatcher
         do {
             credentials = try CredentialsWatcher(
@@ -103,7 +106,8 @@ struct ServeCommand: AsyncParsableCommand {
                     + "Create the token authority first: gatehouse token mint --subject NAME --state \(state.url.path)")
         }
         guard unsandboxed || gatehouse_sandbox_supported() != 0 else {
-            throw StartupError("the front's sandbox (seccomp) is not available here; pass --unsandboxed to run without it")
+            throw StartupError(
+                "the front's sandbox (seccomp) is not available here; pass --unsandboxed to run without it")
         }
         // The filesystem sandbox was installed before `main` (see landlock.c); refuse to run without it.
         let landlock = gatehouse_landlock_status()
@@ -118,7 +122,8 @@ struct ServeCommand: AsyncParsableCommand {
         logger.info(
             "configuration loaded",
             metadata: [
-                "gatehouse.config": .string(config), "gatehouse.providers": .stringConvertible(gatewayConfig.providers.count),
+                "gatehouse.config": .string(config),
+                "gatehouse.providers": .stringConvertible(gatewayConfig.providers.count),
                 "gatehouse.models": .stringConvertible(gatewayConfig.routes.count),
             ])
         // The front writes no audit log itself: what it witnesses goes to the keyholder's.
@@ -130,11 +135,17 @@ struct ServeCommand: AsyncParsableCommand {
             audit: forwarder, metrics: metrics,
             extraMetrics: {
                 let keyholder = try? await link.fetchMetrics()
-                return MetricsText.gauge("gatehouse_keyholder_up", help: "Whether the keyholder answered this scrape.", keyholder == nil ? 0 : 1)
+                return MetricsText.gauge(
+                    "gatehouse_keyholder_up", help: "Whether the keyholder answered this scrape.",
+                    keyholder == nil ? 0 : 1)
                     + MetricsText.gauge(
-                        "gatehouse_audit_front_queue", help: "Audit records the front holds for the keyholder.", Int64(forwarder.pending))
+                        "gatehouse_audit_front_queue", help: "Audit records the front holds for the keyholder.",
+                        Int64(forwarder.pending))
                     + (keyholder ?? "")
-            }, cooldown: gatewayConfig.cooldown, backoff: gatewayConfig.backoff)
+            }, cooldown: gatewayConfig.cooldown, backoff: gatewayConfig.backoff,
+            guardrails: GuardrailSettings(
+                policies: gatewayConfig.guardrailPolicies, defaultPolicy: gatewayConfig.defaultGuardrails,
+                byModel: gatewayConfig.modelGuardrails))
         let sandboxed = !unsandboxed
         let unixSocket = listenUnix
         if let unixSocket { try? FileManager.default.removeItem(atPath: unixSocket) }
@@ -145,7 +156,9 @@ struct ServeCommand: AsyncParsableCommand {
                 // The listener is bound; from here on no thread of this process can open a network socket.
                 let result = gatehouse_sandbox_deny_network_sockets()
                 guard result == 0 else {
-                    logger.critical("cannot install the sandbox; stopping", metadata: ["gatehouse.errno": .stringConvertible(-result)])
+                    logger.critical(
+                        "cannot install the sandbox; stopping",
+                        metadata: ["gatehouse.errno": .stringConvertible(-result)])
                     Glibc.exit(1)
                 }
                 logger.info("sandbox on: the front can no longer open network sockets or read keys")
@@ -163,7 +176,8 @@ struct ServeCommand: AsyncParsableCommand {
             configuration: .init(
                 services: [
                     .init(service: credentials), .init(service: AuditForwarding(forwarder: forwarder)),
-                    .init(service: SandboxWatch(audit: forwarder, metrics: metrics, logger: logger)), .init(service: HeapTrimService()),
+                    .init(service: SandboxWatch(audit: forwarder, metrics: metrics, logger: logger)),
+                    .init(service: HeapTrimService()),
                     .init(service: app),
                 ], gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [],
                 logger: logger))
@@ -194,7 +208,8 @@ enum Console {
 enum GatehouseLogging {
     /// Logs go to stderr (stdout carries only what scripts read); level from `GATEHOUSE_LOG_LEVEL`.
     static func bootstrap(label: String) -> Logger {
-        let level = ProcessInfo.processInfo.environment["GATEHOUSE_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        let level =
+            ProcessInfo.processInfo.environment["GATEHOUSE_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level

@@ -30,12 +30,19 @@ struct TokenCommand: AsyncParsableCommand {
 
         @Option(
             name: .customLong("scope"),
-            help: "What else the token may do (repeatable or comma-separated): \(TokenScope.allCases.map(\.rawValue).joined(separator: ", ")).")
+            help:
+                "What else the token may do (repeatable or comma-separated): \(TokenScope.allCases.map(\.rawValue).joined(separator: ", "))."
+        )
         var scopes: [String] = []
+
+        @Option(help: "A guardrail policy the token's requests must pass (besides the model's; the stricter applies).")
+        var guardrails: String?
 
         /// The `--scope` values, split at commas.
         var scopeNames: [String] {
-            scopes.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            scopes.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }.filter {
+                !$0.isEmpty
+            }
         }
 
         @Flag(help: "Print a JSON object instead of the bare token.")
@@ -63,7 +70,7 @@ struct TokenCommand: AsyncParsableCommand {
                 let authority = try TokenAuthority.loadOrCreate(in: options.resolve())
                 minted = try authority.mint(
                     subject: subject, models: patterns, ttl: lifetime, audience: audience,
-                    scopes: scopeNames.compactMap(TokenScope.init(rawValue:)))
+                    scopes: scopeNames.compactMap(TokenScope.init(rawValue:)), guardrails: guardrails)
             } catch {
                 reportFailure(error)
                 throw ExitCode.failure
@@ -74,7 +81,7 @@ struct TokenCommand: AsyncParsableCommand {
                 fields: [
                     "token_id": .string(minted.tokenID), "subject": .string(minted.subject),
                     "models": .string(patterns.joined(separator: ",")), "key_id": .string(authority(of: minted)),
-                    "scopes": .string(scopeNames.joined(separator: ",")),
+                    "scopes": .string(scopeNames.joined(separator: ",")), "guardrails": .string(guardrails ?? ""),
                     "expires_at": .string(minted.expiresAt.formatted(Date.ISO8601FormatStyle())),
                 ])
             if json {
@@ -117,12 +124,19 @@ struct TokenCommand: AsyncParsableCommand {
 
         @Option(
             name: .customLong("scope"),
-            help: "What else the token may do (repeatable or comma-separated): \(TokenScope.allCases.map(\.rawValue).joined(separator: ", ")).")
+            help:
+                "What else the token may do (repeatable or comma-separated): \(TokenScope.allCases.map(\.rawValue).joined(separator: ", "))."
+        )
         var scopes: [String] = []
+
+        @Option(help: "A guardrail policy the token's requests must pass (besides the model's; the stricter applies).")
+        var guardrails: String?
 
         /// The `--scope` values, split at commas.
         var scopeNames: [String] {
-            scopes.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            scopes.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }.filter {
+                !$0.isEmpty
+            }
         }
 
         @OptionGroup var options: StateOptions
@@ -172,7 +186,9 @@ extension TokenCommand {
         @OptionGroup var options: StateOptions
 
         func validate() throws {
-            guard (id == nil) != (subject == nil) else { throw ValidationError("give exactly one of --id or --subject") }
+            guard (id == nil) != (subject == nil) else {
+                throw ValidationError("give exactly one of --id or --subject")
+            }
         }
 
         func run() throws {
@@ -205,7 +221,8 @@ extension TokenCommand {
             do {
                 let state = options.resolve()
                 let authority = try TokenAuthority.rotate(in: state)
-                auditOperatorAction(try AuditKind("token.key_rotated"), state: state, fields: ["key_id": .string(authority.keyID)])
+                auditOperatorAction(
+                    try AuditKind("token.key_rotated"), state: state, fields: ["key_id": .string(authority.keyID)])
                 print("signing with key \(authority.keyID); running gateways trust it within seconds")
             } catch {
                 reportFailure(error)

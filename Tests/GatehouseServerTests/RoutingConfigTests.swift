@@ -90,3 +90,90 @@ struct RoutingConfigTests {
         }
     }
 }
+
+@Suite("Configuration: guardrail policies")
+struct GuardrailConfigTests {
+    let base = "providers:\n  oa: {kind: openai}\n"
+
+    @Test("reads policies, attaches them to models, and knows the built-in default")
+    func policies() throws {
+        let yaml =
+            base + """
+                guardrails:
+                  default: default
+                  policies:
+                    strict:
+                      input:
+                        secrets: block
+                        pii: {action: redact, names: [Ada Lovelace]}
+                        prompt_injection: {action: flag, threshold: 0.5}
+                        banned_substrings: {action: block, values: [Falcon], case_sensitive: true}
+                        regex: [{name: ticket, pattern: "TCK-[0-9]{6}", action: redact}]
+                        token_limit: 1000
+                        invisible_text: off
+                      output: {secrets: redact, markdown_image_exfil: {action: redact, allow_hosts: [a.example]}, canary: block}
+                models:
+                  - {name: m, provider: oa, guardrails: strict}
+                  - {name: n, provider: oa}
+                """
+        let config = try GatewayConfig.parse(yaml, file: "g.yaml", environment: [:])
+        let strict = try #require(config.guardrailPolicies["strict"])
+        #expect(strict.input.map(\.kind) == [.secrets, .pii, .promptInjection, .bannedSubstrings, .regex])
+        #expect(strict.input.map(\.action) == [.block, .redact, .flag, .block, .redact])
+        #expect(strict.input.last?.label == "ticket")
+        #expect(strict.tokenLimit == 1000 && strict.canary == .block)
+        #expect(strict.output.map(\.kind) == [.secrets, .markdownImageExfil])
+        #expect(config.modelGuardrails == ["m": "strict"])
+        #expect(config.defaultGuardrails == "default")
+        #expect(config.guardrailPolicies["default"]?.input.map(\.kind) == [.secrets, .invisibleText, .promptInjection])
+    }
+
+    @Test(
+        "names the file, the key and the problem",
+        arguments: [
+            ("guardrails: {policies: {p: {input: {canary: block}}}}", "guardrails.policies.p.input.canary"),
+            (
+                "guardrails: {policies: {p: {output: {prompt_injection: block}}}}",
+                "guardrails.policies.p.output.prompt_injection"
+            ),
+            ("guardrails: {policies: {p: {input: {secrets: maybe}}}}", "guardrails.policies.p.input.secrets"),
+            (
+                "guardrails: {policies: {p: {input: {regex: [{name: r, pattern: '(a)\\1'}]}}}}",
+                "guardrails.policies.p.input.regex[0].pattern"
+            ),
+            (
+                "guardrails: {policies: {p: {input: {regex: [{pattern: 'a'}]}}}}",
+                "guardrails.policies.p.input.regex[0].name"
+            ),
+            (
+                "guardrails: {policies: {p: {input: {banned_substrings: {action: block}}}}}",
+                "guardrails.policies.p.input.banned_substrings.values"
+            ),
+            (
+                "guardrails: {policies: {p: {input: {prompt_injection: {threshold: 2}}}}}",
+                "guardrails.policies.p.input.prompt_injection.threshold"
+            ),
+            (
+                "guardrails: {policies: {p: {input: {pii: {action: redact, colour: red}}}}}",
+                "guardrails.policies.p.input.pii.colour"
+            ),
+            ("guardrails: {default: nope}", "guardrails.default"),
+            ("guardrails: {policies: {'a b': {}}}", "guardrails.policies.a b"),
+        ])
+    func invalid(yaml: String, key: String) {
+        #expect {
+            _ = try GatewayConfig.parse(
+                base + yaml + "\nmodels: [{name: m, provider: oa}]", file: "bad.yaml", environment: [:])
+        } throws: { error in
+            "\(error)".hasPrefix("bad.yaml: \(key):")
+        }
+    }
+
+    @Test("a model naming a policy that does not exist is refused")
+    func unknownModelPolicy() {
+        #expect(throws: GatewayConfig.LoadError.self) {
+            try GatewayConfig.parse(
+                base + "models: [{name: m, provider: oa, guardrails: ghost}]", file: "g.yaml", environment: [:])
+        }
+    }
+}

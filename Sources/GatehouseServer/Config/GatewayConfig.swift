@@ -48,6 +48,13 @@ public struct GatewayConfig: Sendable {
     /// Further attempts after the first for models that do not set `retries` (`router.retries`).
     public var defaultRetries = 2
 
+    /// Named guardrail policies (`guardrails.policies`).
+    public var guardrailPolicies: [String: GuardrailPolicy] = [:]
+    /// The policy of models that name none (`guardrails.default`).
+    public var defaultGuardrails: String?
+    /// Each model's guardrail policy, by model name (`models[].guardrails`).
+    public var modelGuardrails: [String: String] = [:]
+
     /// Every deployment of every model, in the written order.
     public var models: [Deployment] { routes.flatMap { $0.deployments.map(\.deployment) } }
 
@@ -71,25 +78,28 @@ public struct GatewayConfig: Sendable {
     }
 
     public static func parse(_ text: String, file: String, environment: [String: String]) throws -> GatewayConfig {
-        let root: Any?
+        var reader = Reader(file: file, environment: environment)
+        return try reader.read(composeRoot(text, file: file))
+    }
+
+    /// The YAML document as plain values (nil when empty), its errors naming `file`.
+    static func composeRoot(_ text: String, file: String) throws -> Any? {
         do {
             // Yams' basic resolver has no tag rules: its default rules are regular expressions
             // that load ICU's regex engine into every process at start-up. Scalars are typed below.
-            root = try Yams.compose(yaml: text, .basic).map(value)
+            return try Yams.compose(yaml: text, .basic).map(value)
         } catch let error as LoadError {
             throw LoadError(file: file, key: error.key, problem: error.problem)
         } catch {
             throw LoadError(file: file, key: "(syntax)", problem: "is not valid YAML: \(error)")
         }
-        var reader = Reader(file: file, environment: environment)
-        return try reader.read(root)
     }
 
     /// A YAML null (`~`, `null` or nothing): a setting given no value.
-    private struct Null {}
+    struct Null {}
 
     /// An unquoted integer: its value where a number is wanted, its text as written where text is.
-    private struct Integer {
+    struct Integer {
         let text: String
         let value: Int
     }
@@ -97,7 +107,7 @@ public struct GatewayConfig: Sendable {
     /// A node as mappings, lists, text, integers and nulls. Only a plain (unquoted) scalar is
     /// typed, as YAML 1.1 does: a null, or an integer (decimal; octal with a leading `0` or `0o`;
     /// `0x` hexadecimal; `0b` binary; `_` separators); anything else, and every quoted scalar, is text.
-    private static func value(_ node: Node) throws -> Any {
+    static func value(_ node: Node) throws -> Any {
         switch node {
         case .scalar(let scalar):
             guard scalar.style == .plain else { return scalar.string }
@@ -148,7 +158,7 @@ public struct GatewayConfig: Sendable {
         return negative ? -magnitude : magnitude
     }
 
-    private struct Reader {
+    struct Reader {
         let file: String
         let environment: [String: String]
 
@@ -217,7 +227,7 @@ public struct GatewayConfig: Sendable {
         mutating func read(_ root: Any?) throws -> GatewayConfig {
             var config = GatewayConfig()
             guard let root else { return config }
-            let top = try mapping(root, "", allowed: ["server", "auth", "providers", "models", "router"])
+            let top = try mapping(root, "", allowed: ["server", "auth", "providers", "models", "router", "guardrails"])
             if let server = top["server"] {
                 let server = try mapping(
                     server, "server", allowed: ["host", "port", "max_body_bytes", "scheduler_slice_us", "event_loops"])
@@ -282,12 +292,25 @@ public struct GatewayConfig: Sendable {
                     Provider(name: name, kind: kind, baseURL: baseURL, keyName: keyName, caFile: caFile))
             }
             if let router = top["router"] { try readRouter(router, into: &config) }
+            if let guardrails = top["guardrails"] { try readGuardrails(guardrails, into: &config) }
             guard let models = top["models"] as? [Any], !models.isEmpty else {
                 throw fail("models", "is required: a list of {name, provider, model} or {name, deployments: [...]}")
             }
             var seen = Set<String>()
             for (index, entry) in models.enumerated() {
                 let route = try readModel(entry, key: "models[\(index)]", config: config)
+                if let settings = entry as? [String: Any],
+                    let policy = try string(settings["guardrails"], "models[\(index)].guardrails")
+                {
+                    if config.guardrailPolicies[policy] == nil, policy == GuardrailPolicies.builtInDefaultName {
+                        config.guardrailPolicies[policy] = GuardrailPolicies.builtInDefault()
+                    }
+                    guard config.guardrailPolicies[policy] != nil else {
+                        throw fail(
+                            "models[\(index)].guardrails", "'\(policy)' is not a policy under guardrails.policies")
+                    }
+                    config.modelGuardrails[route.name] = policy
+                }
                 guard seen.insert(route.name).inserted else {
                     throw fail("models[\(index)].name", "'\(route.name)' is declared twice")
                 }
@@ -341,7 +364,7 @@ public struct GatewayConfig: Sendable {
                 entry, key,
                 allowed: [
                     "name", "provider", "model", "default_max_tokens", "strategy", "deployments", "fallbacks",
-                    "context_window_fallbacks", "retries", "timeouts",
+                    "context_window_fallbacks", "retries", "timeouts", "guardrails",
                 ])
             guard let name = try string(settings["name"], "\(key).name"), !name.isEmpty else {
                 throw fail("\(key).name", "is required")

@@ -16,8 +16,8 @@ extension Gateway {
         let operation: Operation
         let dialect: IngressDialect
         let principal: Principal
-        let body: ByteBuffer
-        let members: JSONTopLevel
+        private(set) var body: ByteBuffer
+        private(set) var members: JSONTopLevel
         let model: String
         let stream: Bool
         /// Caller headers a same-dialect provider receives (Anthropic's version and beta flags).
@@ -25,6 +25,16 @@ extension Gateway {
         /// The request in the gateway's vocabulary, decoded on first use.
         private(set) var chat: ChatRequest?
         private(set) var embedding: EmbeddingRequest?
+        /// What the input guardrails left for the answer (nil: no policy applies).
+        var guardrails: Guard?
+
+        /// Replaces the body (the input guardrails redacted it or planted a canary).
+        mutating func replaceBody(_ new: ByteBuffer) throws {
+            members = try Gateway.scanBody(new)
+            body = new
+            chat = nil
+            embedding = nil
+        }
 
         mutating func decodedChat() throws -> ChatRequest {
             if let chat { return chat }

@@ -1,5 +1,6 @@
 import Foundation
 import GatehouseCore
+import GatehousePolicy
 import GatehouseProviders
 import NIOCore
 import NIOHTTP1
@@ -71,9 +72,15 @@ extension Gateway {
                 try await Self.emit(out, to: writer, exchange: &exchange)
             }
             exchange.usage = relay.usage
+            if !relay.verdict.isEmpty {
+                exchange.guardrails = (exchange.guardrails ?? GuardrailVerdict()).merged(with: relay.verdict)
+            }
             finish(exchange, status: 200)
         } catch {
             exchange.usage = relay.usage
+            if !relay.verdict.isEmpty {
+                exchange.guardrails = (exchange.guardrails ?? GuardrailVerdict()).merged(with: relay.verdict)
+            }
             guard let failure = Self.streamFailure(error) else {
                 finish(
                     exchange, status: 499,

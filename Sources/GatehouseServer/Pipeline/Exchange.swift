@@ -1,4 +1,5 @@
 import GatehouseCore
+import GatehousePolicy
 import GatehouseSecurity
 import NIOCore
 
@@ -17,6 +18,8 @@ extension Gateway {
         var mode = "translate"
         /// Every attempt the router made, in order.
         var attempts: [Attempt] = []
+        /// What the guardrails found (types and counts, never text).
+        var guardrails: GuardrailVerdict?
         /// Fallback models the caller's token does not allow, skipped (scopes are never widened by routing).
         var skippedFallbacks: [String] = []
         /// The request body as received, until it is digested into ``prompt``. Hashing it is

@@ -42,7 +42,11 @@ extension Gateway {
         let provider = ProviderRegistry.chatProvider(for: deployment.kind)
         switch call.operation {
         case .chat:
-            if provider.dialect == call.dialect.wire, let passThrough = provider as? any PassThroughProvider {
+            // A stream whose text the output guardrails read is relayed as events, not bytes.
+            let readsStream = call.stream && call.guardrails?.guardsOutput == true
+            if provider.dialect == call.dialect.wire, !readsStream,
+                let passThrough = provider as? any PassThroughProvider
+            {
                 exchange.mode = "pass-through"
                 return try await passThroughChat(
                     call, deployment: deployment, provider: passThrough, timeouts: timeouts)
@@ -68,8 +72,9 @@ extension Gateway {
             }
             let relay = StreamRelay(
                 mapping: .translate(encoder), decoder: provider.makeStreamDecoder(deployment: deployment),
-                errorEncoder: encoder,
-                body: upstream.body)
+                errorEncoder: encoder, body: upstream.body,
+                textGuard: call.guardrails.map { StreamTextGuard(rules: $0.outputRules, vault: $0.vault) },
+                policyName: call.guardrails?.policy.name ?? "")
             return try await start(relay, droppedFields: prepared.droppedFields)
         case .embeddings:
             if deployment.kind.dialect == .openAI {

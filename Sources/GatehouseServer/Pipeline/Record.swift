@@ -63,6 +63,11 @@ extension Gateway {
             fields["attempts"] = .int(exchange.attempts.count)
             fields["attempt_log"] = .string(exchange.attemptLog)
         }
+        if let verdict = exchange.guardrails, !verdict.isEmpty {
+            fields["guardrails"] = .string(verdict.summary)
+            fields["guardrail_action"] = .string(verdict.action.rawValue)
+            countVerdict(verdict)
+        }
         if !exchange.skippedFallbacks.isEmpty {
             fields["fallbacks_skipped"] = .string(exchange.skippedFallbacks.joined(separator: ","))
         }
@@ -97,7 +102,8 @@ extension Gateway {
                 metadata: [
                     "gatehouse.request.id": .string(exchange.id), "gatehouse.error.type": .string("\(type(of: error))"),
                 ])
-            gatewayError = GatewayError(.internalError, "The gateway failed to handle the request.", code: .internalFailure)
+            gatewayError = GatewayError(
+                .internalError, "The gateway failed to handle the request.", code: .internalFailure)
         }
         finish(exchange, status: gatewayError.status, error: gatewayError)
         var response = exchange.dialect.errorResponse(gatewayError, requestID: exchange.id)

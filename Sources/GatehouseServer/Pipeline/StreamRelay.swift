@@ -1,4 +1,5 @@
 import GatehouseCore
+import GatehousePolicy
 import GatehouseProviders
 import NIOCore
 
@@ -27,13 +28,23 @@ struct StreamRelay: Sendable {
     private(set) var usage: Usage?
     private var pendingFailure: (any Error)?
     private var ended = false
+    /// Output guardrails over the answer's text (a translated stream only: the pass-through
+    /// forwards bytes it does not read).
+    private var textGuard: StreamTextGuard?
+    /// What the output guardrails found so far.
+    private(set) var verdict = GuardrailVerdict()
+    private let policyName: String
 
-    init(mapping: Mapping, decoder: any ProviderStreamDecoder, errorEncoder: any IngressStreamEncoder, body: ByteStream)
-    {
+    init(
+        mapping: Mapping, decoder: any ProviderStreamDecoder, errorEncoder: any IngressStreamEncoder, body: ByteStream,
+        textGuard: StreamTextGuard? = nil, policyName: String = ""
+    ) {
         self.mapping = mapping
         self.decoder = decoder
         self.errorEncoder = errorEncoder
         self.iterator = body.makeAsyncIterator()
+        self.textGuard = textGuard?.isActive == true ? textGuard : nil
+        self.policyName = policyName
     }
 
     /// A failure is waiting behind the output already returned.
@@ -73,11 +84,35 @@ struct StreamRelay: Sendable {
             var text = ""
             for event in try decoder.decode(parsed.event) {
                 if case .usage(let value) = event { usage = value }
-                text += encoder.encode(event)
+                for guarded in try guardText(event) { text += encoder.encode(guarded) }
             }
             mapping = .translate(encoder)
             out.writeString(text)
         }
+    }
+
+    /// An event as the output guardrails let it out: text deltas scanned (what could still
+    /// become a match is held back), the held text released before the answer's end.
+    private mutating func guardText(_ event: StreamEvent) throws -> [StreamEvent] {
+        guard var textGuard else { return [event] }
+        defer { self.textGuard = textGuard }
+        switch event {
+        case .textDelta(let delta):
+            let out = textGuard.feed(delta, verdict: &verdict)
+            try checkBlocked(textGuard)
+            return out.isEmpty ? [] : [.textDelta(out)]
+        case .finish, .toolCallStart:
+            let rest = textGuard.finish(verdict: &verdict)
+            try checkBlocked(textGuard)
+            return rest.isEmpty ? [event] : [.textDelta(rest), event]
+        default:
+            return [event]
+        }
+    }
+
+    private func checkBlocked(_ textGuard: StreamTextGuard) throws {
+        guard textGuard.isBlocked, let entry = verdict.blocked else { return }
+        throw Gateway.refusal(entry, policy: policyName)
     }
 
     /// The events of an unterminated last block, the decoder's trailing events, and the
@@ -97,7 +132,14 @@ struct StreamRelay: Sendable {
             var text = ""
             for event in try decoder.finish() {
                 if case .usage(let value) = event { usage = value }
-                text += encoder.encode(event)
+                for guarded in try guardText(event) { text += encoder.encode(guarded) }
+            }
+            // Text still held when the provider ended without a finish event.
+            if var textGuard {
+                let rest = textGuard.finish(verdict: &verdict)
+                self.textGuard = textGuard
+                try checkBlocked(textGuard)
+                if !rest.isEmpty { text += encoder.encode(.textDelta(rest)) }
             }
             text += encoder.finish()
             mapping = .translate(encoder)

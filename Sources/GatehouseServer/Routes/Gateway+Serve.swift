@@ -9,7 +9,9 @@ extension Gateway {
             let principal = try authenticate(request, exchange: &exchange)
             var call = try await parse(request, operation: operation, principal: principal, exchange: &exchange)
             let model = try authorize(call, exchange: exchange)
-            let routed = try await route(&call, model: model, exchange: &exchange)
+            try inputGuardrails(&call, model: model, exchange: &exchange)
+            var routed = try await route(&call, model: model, exchange: &exchange)
+            try outputGuardrails(&routed, call: call, exchange: &exchange)
             return respond(routed, call: call, exchange: exchange)
         } catch {
             return failure(error, exchange: exchange)

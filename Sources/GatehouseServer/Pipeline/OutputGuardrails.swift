@@ -1,0 +1,39 @@
+import GatehouseCore
+import GatehousePolicy
+import GatehouseProviders
+
+extension Gateway {
+    /// Stage 6: the answer's guardrails. A whole answer is scanned (and its placeholders
+    /// restored) before anything is sent; a stream is guarded as it is relayed
+    /// (``StreamRelay``), holding back only what could still become a match.
+    func outputGuardrails(_ routed: inout Routed, call: Call, exchange: inout Exchange) throws {
+        guard var state = call.guardrails, state.guardsOutput, call.operation == .chat else { return }
+        guard case .whole(let whole, let dropped) = routed.answer else { return }
+        var response: ChatResponse
+        switch whole {
+        case .native(let body, _):
+            let provider = ProviderRegistry.chatProvider(for: routed.deployment.kind)
+            response = try provider.decodeChatResponse(body, deployment: routed.deployment)
+        case .chat(let decoded):
+            response = decoded
+        case .embeddings:
+            return
+        }
+        let original = response
+        let rules = state.outputRules
+        if let text = response.text {
+            let cleaned = TextGuard.apply(
+                rules, to: text, direction: .output, vault: &state.vault, verdict: &state.verdict)
+            response.text = state.vault.restore(cleaned)
+        }
+        for index in response.toolCalls.indices {
+            response.toolCalls[index].arguments = state.vault.restore(response.toolCalls[index].arguments)
+        }
+        exchange.guardrails = state.verdict
+        if let blocked = state.verdict.blocked, blocked.direction == .output {
+            throw Self.refusal(blocked, policy: state.policy.name)
+        }
+        // The provider's own bytes go out when nothing changed.
+        if response != original { routed.answer = .whole(.chat(response), droppedFields: dropped) }
+    }
+}
