@@ -12,7 +12,7 @@ import httpx
 import openai
 import pytest
 
-from conftest import GATEHOUSE_BIN, REPO_ROOT, gatehouse
+from conftest import GATEHOUSE_BIN, REPO_ROOT, gatehouse, wait_until
 from test_failover import group
 
 GUARDRAILS = """guardrails:
@@ -121,11 +121,19 @@ def test_injection_banned_words_invisible_text_and_size_are_handled(guarded) -> 
 
 
 def test_verdicts_are_in_the_audit_record_and_the_metrics_without_the_text(guarded) -> None:
-    guarded.openai().chat.completions.create(model="smart", messages=[{"role": "user", "content": "mail bob@example.org"}])
-    records = [r for r in guarded.audit() if r["kind"] == "request" and "guardrails" in r["fields"]]
-    assert records, "a request record carries the verdict"
-    assert any("input:pii:email:redact:1" in r["fields"]["guardrails"] for r in records)
-    assert any(r["fields"]["guardrail_action"] == "block" for r in records)
+    client = guarded.openai()
+    client.chat.completions.create(model="smart", messages=[{"role": "user", "content": "mail bob@example.org"}])
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(model="smart", messages=[{"role": "user", "content": "the Project FALCON plan"}])
+    records: list[dict] = []
+
+    def both_verdicts() -> bool:
+        # The front forwards its records to the keyholder's log after answering: wait for them.
+        records[:] = [r for r in guarded.audit() if r["kind"] == "request" and "guardrails" in r["fields"]]
+        return (any("input:pii:email:redact:1" in r["fields"]["guardrails"] for r in records)
+                and any(r["fields"].get("guardrail_action") == "block" for r in records))
+
+    assert wait_until(both_verdicts, timeout=10), records
     log = (guarded.gateway.state + "/audit/audit.log")
     text = open(log).read()
     assert "bob@example.org" not in text and FAKE_KEY not in text and "ann@example.com" not in text
