@@ -117,6 +117,8 @@ private struct Automaton: Sendable {
     private let table: [Int32]
     /// Whether a byte can begin a pattern (the scan skips the others while in the root state).
     private let starts: [Bool]
+    /// The same bytes as a vector test, when there are few of them.
+    private let startSearch: ByteSearch?
     /// For each state, the first state on its suffix chain where a pattern ends (itself included), or -1.
     private let firstOutput: [Int32]
     /// For each state where a pattern ends, the next such state on its suffix chain, or -1.
@@ -186,7 +188,9 @@ private struct Automaton: Sendable {
             let row = target * Int32(count)
             return firstOutput[Int(target)] >= 0 ? ~row : row
         }
-        self.starts = (0..<256).map { goto[Int(classes[$0])] != 0 }
+        let starts = (0..<256).map { goto[Int(classes[$0])] != 0 }
+        self.starts = starts
+        self.startSearch = ByteSearch((0..<256).filter { starts[$0] }.map(UInt8.init))
         self.firstOutput = firstOutput
         self.nextOutput = nextOutput
         self.depths = depths
@@ -205,7 +209,11 @@ private struct Automaton: Sendable {
                     var i = 0
                     while i < n {
                         if row == 0 {
-                            while i < n && !starts[Int(bytes[i])] { i &+= 1 }
+                            if let startSearch {
+                                i = startSearch.firstIndex(in: bytes, from: i)
+                            } else {
+                                while i < n && !starts[Int(bytes[i])] { i &+= 1 }
+                            }
                             if i == n { break }
                         }
                         var next = Int(table[row &+ Int(classes[Int(bytes[i])])])

@@ -631,6 +631,8 @@ private struct Program: Sendable {
     /// Bytes of which every match contains at least one (such as `@` for an e-mail pattern): a text with none of them
     /// cannot match, which one pass over its bytes shows.
     private(set) var requiredBytes: [UInt8] = []
+    /// The prefix's first byte (both alternatives) as a vector test.
+    private var prefixSearch: ByteSearch?
 
     init(_ tree: Node) {
         emit(tree)
@@ -638,6 +640,7 @@ private struct Program: Sendable {
         isAnchored = insts.first.map { $0.op == .assertion && $0.a == Assertion.start.rawValue } ?? false
         firstBytes = computeFirstBytes()
         prefix = computePrefix()
+        prefixSearch = prefix.first.flatMap { ByteSearch([$0.0, $0.1]) }
         if prefix.isEmpty { requiredBytes = computeRequiredBytes() }
     }
 
@@ -728,6 +731,10 @@ private struct Program: Sendable {
         let (first, firstOther) = prefix[0]
         var i = start
         while i + count <= n {
+            if let prefixSearch {
+                i = prefixSearch.firstIndex(in: text, from: i)
+                if i + count > n { break }
+            }
             let byte = text[i]
             if byte == first || byte == firstOther {
                 var k = 1

@@ -10,6 +10,8 @@ public struct PIIScanner: TextScanner {
     let names: [Name]
     /// For each byte value, the indices into `names` of the names a match can start with.
     let namesByFirstByte: [[Int]]
+    /// The vector test for the scan's stopping bytes; nil when the names start with too many different bytes.
+    let triggers: ByteSearch?
 
     struct Name: Sendable {
         let text: String
@@ -36,6 +38,9 @@ public struct PIIScanner: TextScanner {
         }
         self.names = list
         self.namesByFirstByte = buckets
+        // The bytes the scan stops at (see `PIIScan.isTrigger`), and the first bytes of the names.
+        let nameFirsts = buckets.indices.filter { !buckets[$0].isEmpty }.map(UInt8.init)
+        self.triggers = ByteSearch(Array("(+:@".utf8) + nameFirsts, range: UInt8(ascii: "0")...UInt8(ascii: "9"))
     }
 
     public func scan(_ text: String) -> [Finding] {
@@ -60,7 +65,9 @@ private struct PIIScan {
 
     mutating func run() -> [Finding] {
         let nameStarts = scanner.namesByFirstByte
-        var i = 0
+        let search = scanner.triggers
+        @inline(__always) func next(_ i: Int) -> Int { search?.firstIndex(in: b, from: i) ?? i }
+        var i = next(0)
         while i < b.count {
             let c = b[i]
             var resume: Int? = nil
@@ -76,11 +83,17 @@ private struct PIIScan {
                     } else if i >= 2, isUpper(b[i - 1]), isUpper(b[i - 2]) {
                         resume = iban(i - 2)
                     }
+                    if resume == nil, !startsWord {
+                        // Nothing starts later inside this word (numbers, IBANs and names start words).
+                        var end = i + 1
+                        while end < b.count, isWord(b[end]) { end += 1 }
+                        resume = end
+                    }
                 }
             } else if !nameStarts[Int(c)].isEmpty, i == 0 || !isWord(b[i - 1]) {
                 resume = name(i)
             }
-            i = max(resume ?? i + 1, i + 1)
+            i = next(max(resume ?? i + 1, i + 1))
         }
         return findings.isEmpty ? [] : resolved()
     }

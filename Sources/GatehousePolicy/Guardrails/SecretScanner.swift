@@ -33,13 +33,10 @@ private struct SecretScan {
     }
 
     mutating func run() -> [Finding] {
-        var i = 0
+        let search = Self.triggers
+        var i = search.firstIndex(in: b, from: 0)
         while i < b.count {
             let c = b[i]
-            guard isTrigger(c) else {
-                i += 1
-                continue
-            }
             var end: Int? = nil
             switch c {
             case UInt8(ascii: "-"): end = afterDash(i)
@@ -48,7 +45,7 @@ private struct SecretScan {
             case UInt8(ascii: "J"): end = i >= 2 ? jwt(i - 2) : nil
             default: assignment(separator: i)
             }
-            i = max(end ?? i + 1, i + 1)
+            i = search.firstIndex(in: b, from: max(end ?? i + 1, i + 1))
         }
         if !awsAnchors.isEmpty { awsSecretKeys() }
         return findings.isEmpty ? [] : resolved()
@@ -56,6 +53,8 @@ private struct SecretScan {
 
     /// Every format has a byte that is rare in prose: the first `-` or `_` of its prefix, the `A` of `AKIA` and
     /// `AIza`, the `J` of `eyJ`, or the `=` or `:` after an assignment's name. The scan stops only at those.
+    static let triggers = ByteSearch(Array("-:=AJ_".utf8))!
+
     @inline(__always) func isTrigger(_ c: UInt8) -> Bool {
         let low: UInt64 = 1 << 0x2D | 1 << 0x3A | 1 << 0x3D  // - : =
         let high: UInt64 = 1 << (0x41 - 64) | 1 << (0x4A - 64) | 1 << (0x5F - 64)  // A J _
