@@ -109,6 +109,36 @@ struct TextGuardTests {
         #expect(verdict.blocked?.direction == .output)
     }
 
+    @Test("JSON mode: a blocking check holds the stream back and refuses a truncated answer; valid JSON goes out")
+    func streamJSON() {
+        var verdict = GuardrailVerdict()
+        var truncated = StreamTextGuard(rules: [], vault: PlaceholderVault(), json: .block)
+        #expect(truncated.feed(#"{"model": "m", "ec"#, verdict: &verdict) == "")
+        #expect(truncated.finish(verdict: &verdict, checksJSON: true) == "")
+        #expect(truncated.isBlocked)
+        #expect(verdict.blocked?.type == .invalidJSON && verdict.blocked?.kind == .json)
+
+        var whole = StreamTextGuard(rules: [], vault: PlaceholderVault(), json: .block)
+        var verdict2 = GuardrailVerdict()
+        var out = whole.feed(#"{"a": [1, "#, verdict: &verdict2)
+        out += whole.feed("2]}", verdict: &verdict2)
+        out += whole.finish(verdict: &verdict2, checksJSON: true)
+        #expect(out == #"{"a": [1, 2]}"# && verdict2.isEmpty && !whole.isBlocked)
+
+        // Flagged: the text streams as it comes and the verdict records the invalid answer.
+        var flagged = StreamTextGuard(rules: [], vault: PlaceholderVault(), json: .flag)
+        var verdict3 = GuardrailVerdict()
+        #expect(flagged.feed("not json at all", verdict: &verdict3) == "not json at all")
+        #expect(flagged.finish(verdict: &verdict3, checksJSON: true) == "")
+        #expect(!flagged.isBlocked && verdict3.entries.first?.type == .invalidJSON && verdict3.blocked == nil)
+
+        // Before a tool call the text is released without the check.
+        var beforeTool = StreamTextGuard(rules: [], vault: PlaceholderVault(), json: .block)
+        var verdict4 = GuardrailVerdict()
+        _ = beforeTool.feed("Let me look", verdict: &verdict4)
+        #expect(beforeTool.finish(verdict: &verdict4) == "Let me look" && verdict4.isEmpty)
+    }
+
     @Test(
         "markdown images and data-carrying links to hosts outside the allowlist are found",
         arguments: [

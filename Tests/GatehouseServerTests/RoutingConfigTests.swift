@@ -111,7 +111,7 @@ struct GuardrailConfigTests {
                         regex: [{name: ticket, pattern: "TCK-[0-9]{6}", action: redact}]
                         token_limit: 1000
                         invisible_text: off
-                      output: {secrets: redact, markdown_image_exfil: {action: redact, allow_hosts: [a.example]}, canary: block}
+                      output: {secrets: redact, markdown_image_exfil: {action: redact, allow_hosts: [a.example]}, canary: block, json: block}
                 models:
                   - {name: m, provider: oa, guardrails: strict}
                   - {name: n, provider: oa}
@@ -121,7 +121,7 @@ struct GuardrailConfigTests {
         #expect(strict.input.map(\.kind) == [.secrets, .pii, .promptInjection, .bannedSubstrings, .regex])
         #expect(strict.input.map(\.action) == [.block, .redact, .flag, .block, .redact])
         #expect(strict.input.last?.label == "ticket")
-        #expect(strict.tokenLimit == 1000 && strict.canary == .block)
+        #expect(strict.tokenLimit == 1000 && strict.canary == .block && strict.json == .block)
         #expect(strict.output.map(\.kind) == [.secrets, .markdownImageExfil])
         #expect(config.modelGuardrails == ["m": "strict"])
         #expect(config.defaultGuardrails == "default")
@@ -158,6 +158,8 @@ struct GuardrailConfigTests {
                 "guardrails.policies.p.input.pii.colour"
             ),
             ("guardrails: {default: nope}", "guardrails.default"),
+            ("guardrails: {policies: {p: {output: {json: redact}}}}", "guardrails.policies.p.output.json"),
+            ("guardrails: {policies: {p: {input: {json: block}}}}", "guardrails.policies.p.input.json"),
             ("guardrails: {policies: {'a b': {}}}", "guardrails.policies.a b"),
         ])
     func invalid(yaml: String, key: String) {

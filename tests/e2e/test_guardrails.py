@@ -31,12 +31,16 @@ GUARDRAILS = """guardrails:
     leaky:
       output:
         canary: block
+    structured:
+      output:
+        json: block
 """
 MODELS = """models:
   - {name: smart, provider: o, model: u-o, guardrails: strict}
   - {name: claude, provider: a, model: u-a, guardrails: strict}
   - {name: open, provider: o, model: u-open}
   - {name: watched, provider: o, model: u-w, guardrails: leaky}
+  - {name: structured, provider: o, model: u-s, guardrails: structured}
 """
 # An obviously fake key in OpenAI's project-key shape.
 FAKE_KEY = "sk-proj-" + "FakeTestKey0" * 4 + "T3BlbkFJ" + "FakeTestKey0" * 2
@@ -107,6 +111,31 @@ def test_an_answer_echoing_the_planted_canary_is_blocked(guarded) -> None:
     assert "gh-canary" not in response.text
     last = [line for line in response.text.split("\n") if line.startswith("data: {")][-1]
     assert json.loads(last[6:])["error"]["code"] == "guardrail_blocked"
+
+
+def test_json_mode_answers_are_checked_and_a_truncated_one_is_withheld(guarded) -> None:
+    client = guarded.openai()
+    fmt = {"type": "json_object"}
+    ask = [{"role": "user", "content": "give me json"}]
+    reply = client.chat.completions.create(model="structured", response_format=fmt, messages=ask)
+    assert json.loads(reply.choices[0].message.content)["echo"] == "give me json"
+    # max_tokens cuts the simulator's JSON answer short: not JSON, so withheld.
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="structured", response_format=fmt, max_tokens=1, messages=ask)
+    assert caught.value.body["code"] == "guardrail_blocked" and "invalid_json" in caught.value.body["message"]
+    # Streamed: a valid answer arrives whole; a truncated one sends no text, only an error event.
+    stream = client.chat.completions.create(model="structured", response_format=fmt, messages=ask, stream=True)
+    assert json.loads("".join(c.choices[0].delta.content or "" for c in stream if c.choices))["echo"] == "give me json"
+    response = httpx.post(
+        guarded.gateway.base_url + "/v1/chat/completions", headers={"authorization": f"Bearer {guarded.gateway.token}"},
+        json={"model": "structured", "stream": True, "max_tokens": 1, "response_format": fmt, "messages": ask},
+        timeout=30)
+    events = [json.loads(line[6:]) for line in response.text.split("\n") if line.startswith("data: {")]
+    assert not any(choice.get("delta", {}).get("content") for event in events for choice in event.get("choices", []))
+    assert events[-1]["error"]["code"] == "guardrail_blocked"
+    # Without JSON mode the check does not apply.
+    plain = client.chat.completions.create(model="structured", max_tokens=1, messages=ask)
+    assert plain.choices[0].message.content == "sim:u-s"
 
 
 def test_injection_banned_words_invisible_text_and_size_are_handled(guarded) -> None:

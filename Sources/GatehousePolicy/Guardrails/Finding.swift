@@ -47,6 +47,7 @@ public enum FindingType: String, Sendable, CaseIterable, Comparable {
     case markdownImageExfil = "markdown_image_exfil"
     case canary
     case tokenLimit = "token_limit"
+    case invalidJSON = "invalid_json"
 
     public static func < (a: FindingType, b: FindingType) -> Bool { a.rawValue < b.rawValue }
 

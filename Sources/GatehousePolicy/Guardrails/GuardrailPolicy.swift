@@ -1,3 +1,5 @@
+import GatehouseCore
+
 /// What a guardrail does with what its scanner found.
 public enum GuardrailAction: String, Sendable, CaseIterable, Comparable {
     /// Nothing: the scanner does not run.
@@ -40,13 +42,15 @@ public enum ScannerKind: String, Sendable, CaseIterable {
     case tokenLimit = "token_limit"
     case markdownImageExfil = "markdown_image_exfil"
     case canary
+    /// The answer is valid JSON when the caller asked for JSON mode.
+    case json
 
     /// Where the scanner may be used.
     public var directions: Set<GuardrailDirection> {
         switch self {
         case .secrets, .pii, .bannedSubstrings, .regex, .invisibleText: return [.input, .output]
         case .promptInjection, .tokenLimit: return [.input]
-        case .markdownImageExfil, .canary: return [.output]
+        case .markdownImageExfil, .canary, .json: return [.output]
         }
     }
 }
@@ -77,19 +81,25 @@ public struct GuardrailPolicy: Sendable {
     public var tokenLimit: Int?
     /// Plant a per-request canary in the system prompt and act on an answer that echoes it.
     public var canary: GuardrailAction
+    /// What to do with an answer that is not valid JSON when the caller asked for JSON mode
+    /// (`block` or `flag`: there is nothing to redact).
+    public var json: GuardrailAction
 
     public init(
         name: String, input: [GuardrailRule] = [], output: [GuardrailRule] = [], tokenLimit: Int? = nil,
-        canary: GuardrailAction = .off
+        canary: GuardrailAction = .off, json: GuardrailAction = .off
     ) {
         self.name = name
         self.input = input
         self.output = output
         self.tokenLimit = tokenLimit
         self.canary = canary
+        self.json = json
     }
 
-    public var isEmpty: Bool { input.isEmpty && output.isEmpty && tokenLimit == nil && canary == .off }
+    public var isEmpty: Bool {
+        input.isEmpty && output.isEmpty && tokenLimit == nil && canary == .off && json == .off
+    }
 
     /// Both policies apply (the stricter of two: whatever either blocks is blocked, whatever
     /// either redacts is redacted).
@@ -97,7 +107,24 @@ public struct GuardrailPolicy: Sendable {
         guard let other, other.name != name else { return self }
         return GuardrailPolicy(
             name: name + "+" + other.name, input: input + other.input, output: output + other.output,
-            tokenLimit: [tokenLimit, other.tokenLimit].compactMap { $0 }.min(), canary: max(canary, other.canary))
+            tokenLimit: [tokenLimit, other.tokenLimit].compactMap { $0 }.min(), canary: max(canary, other.canary),
+            json: max(json, other.json))
+    }
+}
+
+/// The JSON-mode check: an answer the caller asked to be JSON (OpenAI `response_format`
+/// `json_object` or `json_schema`) must parse as JSON; a truncated one (`max_tokens` reached)
+/// does not.
+public enum JSONAnswerCheck {
+    public static func isValid(_ text: String) -> Bool { JSONValue.parse(text) != nil }
+
+    /// The check as a rule with `action` (it has no text scanner).
+    public static func rule(_ action: GuardrailAction) -> GuardrailRule {
+        GuardrailRule(kind: .json, action: action, scanner: NothingScanner())
+    }
+
+    struct NothingScanner: TextScanner {
+        func scan(_ text: String) -> [Finding] { [] }
     }
 }
 

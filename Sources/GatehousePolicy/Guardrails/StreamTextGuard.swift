@@ -9,15 +9,22 @@ public struct StreamTextGuard: Sendable {
     private var pending: [UInt8] = []
     /// An output rule blocked the answer: nothing more goes out.
     public private(set) var isBlocked = false
+    /// The JSON-mode check (``JSONAnswerCheck``): `block` holds the whole text back until the
+    /// end, when it is checked; `flag` checks what went out.
+    private let json: GuardrailAction
+    /// The text released so far, kept while the JSON check is on.
+    private var released: [UInt8] = []
+    private var checkedJSON = false
 
-    public init(rules: [GuardrailRule], vault: PlaceholderVault, window: Int = 256) {
+    public init(rules: [GuardrailRule], vault: PlaceholderVault, window: Int = 256, json: GuardrailAction = .off) {
         self.rules = rules.filter { $0.action != .off }
         self.vault = vault
         self.window = window
+        self.json = json
     }
 
     /// Whether the guard has anything to do (otherwise deltas pass unchanged).
-    public var isActive: Bool { !rules.isEmpty || !vault.isEmpty }
+    public var isActive: Bool { !rules.isEmpty || !vault.isEmpty || json != .off }
 
     /// The text of `delta` (and of what was held back) that may go out now.
     public mutating func feed(_ delta: String, verdict: inout GuardrailVerdict) -> String {
@@ -26,14 +33,28 @@ public struct StreamTextGuard: Sendable {
         return release(upTo: cut(), verdict: &verdict)
     }
 
-    /// Everything still held, at the end of the stream.
-    public mutating func finish(verdict: inout GuardrailVerdict) -> String {
+    /// Everything still held, at the end of the text (before a tool call or the answer's end).
+    /// `checksJSON`: the answer's text is complete and has no tool call, so the JSON-mode check
+    /// applies (once).
+    public mutating func finish(verdict: inout GuardrailVerdict, checksJSON: Bool = false) -> String {
         guard isActive, !isBlocked else { return "" }
-        return release(upTo: pending.count, verdict: &verdict)
+        var out = release(upTo: pending.count, verdict: &verdict)
+        if checksJSON, json != .off, !checkedJSON, !isBlocked {
+            checkedJSON = true
+            if !JSONAnswerCheck.isValid(String(decoding: released, as: UTF8.self)) {
+                verdict.add(.output, JSONAnswerCheck.rule(json), type: .invalidJSON, count: 1)
+                if json == .block {
+                    isBlocked = true
+                    out = ""
+                }
+            }
+        }
+        return out
     }
 
     /// Where the text that may go out ends.
     private func cut() -> Int {
+        if json == .block && !checkedJSON { return 0 }
         var cut = pending.count
         if !rules.isEmpty {
             // Keep the last `window` bytes, back to a space or line end, unless that holds too much.
@@ -70,7 +91,9 @@ public struct StreamTextGuard: Sendable {
             pending.removeAll()
             return ""
         }
-        return vault.restore(cleaned)
+        let restored = vault.restore(cleaned)
+        if json != .off { released.append(contentsOf: restored.utf8) }
+        return restored
     }
 
     private static func isBreak(_ byte: UInt8) -> Bool {

@@ -60,6 +60,12 @@ extension GatewayConfig.Reader {
                     result.tokenLimit = try int(setting, settingKey, range: 1...10_000_000)
                 case .canary:
                     result.canary = try action(setting, settingKey, allowed: [])
+                case .json:
+                    result.json = try action(setting, settingKey, allowed: [])
+                    guard result.json != .redact else {
+                        throw fail(
+                            settingKey, "must be block, flag or off (an answer that is not JSON cannot be redacted)")
+                    }
                 case .regex:
                     guard let list = setting as? [Any] else {
                         throw fail(settingKey, "must be a list of {name, pattern, action}")
@@ -142,7 +148,7 @@ extension GatewayConfig.Reader {
                 values, caseSensitive: try bool(options["case_sensitive"], "\(key).case_sensitive") ?? false)
         case .markdownImageExfil:
             return MarkdownExfilScanner(allowedHosts: try strings(options["allow_hosts"], "\(key).allow_hosts"))
-        case .regex, .tokenLimit, .canary:
+        case .regex, .tokenLimit, .canary, .json:
             throw fail(key, "is not a scanner")
         }
     }

@@ -27,6 +27,8 @@ extension Gateway {
         var vault = PlaceholderVault()
         var canary: String?
         var verdict = GuardrailVerdict()
+        /// The JSON-mode check: the policy's, when the caller asked for JSON mode; off otherwise.
+        var json: GuardrailAction = .off
 
         /// The output rules, the canary's included.
         var outputRules: [GuardrailRule] {
@@ -37,7 +39,7 @@ extension Gateway {
         }
 
         /// Whether the answer must be read (scanned, or placeholders restored).
-        var guardsOutput: Bool { !outputRules.isEmpty || !vault.isEmpty }
+        var guardsOutput: Bool { !outputRules.isEmpty || !vault.isEmpty || json != .off }
     }
 
     /// The policy for a request: the model's (or the default), and the token's; both apply.
@@ -62,6 +64,7 @@ extension Gateway {
             return
         }
         var state = Guard(policy: policy)
+        if policy.json != .off, call.operation == .chat, Self.asksForJSON(call) { state.json = policy.json }
         let plantsCanary = policy.canary != .off && call.operation == .chat
         guard !policy.input.isEmpty || policy.tokenLimit != nil || plantsCanary else {
             call.guardrails = state
@@ -90,6 +93,14 @@ extension Gateway {
         }
         if changed { try call.replaceBody(rewritten.encodedBuffer()) }
         call.guardrails = state
+    }
+
+    /// Whether an OpenAI-dialect request asks for JSON mode (`response_format` of type
+    /// `json_object` or `json_schema`); the Messages API has no such mode.
+    static func asksForJSON(_ call: Call) -> Bool {
+        guard call.dialect == .openAI else { return false }
+        let type = call.members.value(of: "response_format", in: call.body)?["type"]?.stringValue
+        return type == "json_object" || type == "json_schema"
     }
 
     /// The token-limit check as a rule (it has no scanner of its own).

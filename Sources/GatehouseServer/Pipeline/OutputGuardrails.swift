@@ -29,6 +29,9 @@ extension Gateway {
         for index in response.toolCalls.indices {
             response.toolCalls[index].arguments = state.vault.restore(response.toolCalls[index].arguments)
         }
+        if state.json != .off, response.toolCalls.isEmpty, !JSONAnswerCheck.isValid(response.text ?? "") {
+            state.verdict.add(.output, JSONAnswerCheck.rule(state.json), type: .invalidJSON, count: 1)
+        }
         exchange.guardrails = state.verdict
         if let blocked = state.verdict.blocked, blocked.direction == .output {
             throw Self.refusal(blocked, policy: state.policy.name)

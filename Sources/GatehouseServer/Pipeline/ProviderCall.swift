@@ -73,7 +73,9 @@ extension Gateway {
             let relay = StreamRelay(
                 mapping: .translate(encoder), decoder: provider.makeStreamDecoder(deployment: deployment),
                 errorEncoder: encoder, body: upstream.body,
-                textGuard: call.guardrails.map { StreamTextGuard(rules: $0.outputRules, vault: $0.vault) },
+                textGuard: call.guardrails.map {
+                    StreamTextGuard(rules: $0.outputRules, vault: $0.vault, json: $0.json)
+                },
                 policyName: call.guardrails?.policy.name ?? "")
             return try await start(relay, droppedFields: prepared.droppedFields)
         case .embeddings:

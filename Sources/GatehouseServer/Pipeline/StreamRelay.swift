@@ -34,6 +34,8 @@ struct StreamRelay: Sendable {
     /// What the output guardrails found so far.
     private(set) var verdict = GuardrailVerdict()
     private let policyName: String
+    /// A tool call began: the JSON-mode check is not for such an answer.
+    private var sawToolCall = false
 
     init(
         mapping: Mapping, decoder: any ProviderStreamDecoder, errorEncoder: any IngressStreamEncoder, body: ByteStream,
@@ -102,7 +104,8 @@ struct StreamRelay: Sendable {
             try checkBlocked(textGuard)
             return out.isEmpty ? [] : [.textDelta(out)]
         case .finish, .toolCallStart:
-            let rest = textGuard.finish(verdict: &verdict)
+            if case .toolCallStart = event { sawToolCall = true }
+            let rest = textGuard.finish(verdict: &verdict, checksJSON: !sawToolCall)
             try checkBlocked(textGuard)
             return rest.isEmpty ? [event] : [.textDelta(rest), event]
         default:
@@ -136,7 +139,7 @@ struct StreamRelay: Sendable {
             }
             // Text still held when the provider ended without a finish event.
             if var textGuard {
-                let rest = textGuard.finish(verdict: &verdict)
+                let rest = textGuard.finish(verdict: &verdict, checksJSON: !sawToolCall)
                 self.textGuard = textGuard
                 try checkBlocked(textGuard)
                 if !rest.isEmpty { text += encoder.encode(.textDelta(rest)) }
