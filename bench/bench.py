@@ -19,16 +19,19 @@ import tempfile
 import time
 from pathlib import Path
 
+import guardrails
+import llmguard
 import report
 from loadgen import fetch
 from procs import MB, RssSampler, StartError, Supervisor, cpu_seconds, pss_bytes, rss_bytes
-from targets import (HOST, Cell, Gatehouse, Target, anthropic_floor, chat_body, probe, start_litellm,
-                     start_nginx, start_simulator)
+from targets import (HOST, Cell, Gatehouse, RoutingUpstreams, Target, anthropic_floor, chat_body, probe,
+                     route_counters, routing_targets, start_litellm, start_nginx, start_simulator)
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "bench"
 LOADGEN = BENCH / "loadgen.py"
 LITELLM_VENV = BENCH / ".venv-litellm"
+PHASES = ("closed", "rate", "stream", "routing", "guardrails")
 
 
 def seconds(text: str) -> float:
@@ -58,7 +61,7 @@ wrk.headers["Content-Type"] = "application/json"
 local file = assert(io.open("{body}", "rb"))
 wrk.body = file:read("*a")
 file:close()
-
+{response}
 function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
@@ -66,6 +69,35 @@ function done(summary, latency, requests)
     '"timeout":%d,"p50":%.0f,"p90":%.0f,"p99":%.0f,"max":%.0f}}\\n',
     summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
     latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
+  if report_routes then report_routes() end
+end
+"""
+
+# The routing phase reads who answered and after how many attempts from every answer's headers.
+# Defining response() makes wrk hand each answer's headers to Lua, which costs the load generator
+# some CPU: every target of the phase gets it, so they stay comparable with one another.
+WRK_ROUTES = """\
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+answered, retried, attempts, deployments = 0, 0, 0, {}
+function response(status, headers, body)
+  answered = answered + 1
+  local n = tonumber(headers["x-gatehouse-attempts"]) or 0
+  attempts = attempts + n
+  if n > 1 then retried = retried + 1 end
+  local who = headers["x-gatehouse-deployment"] or "none"
+  deployments[who] = (deployments[who] or 0) + 1
+end
+function report_routes()
+  local a, r, n, who = 0, 0, 0, {}
+  for _, thread in ipairs(threads) do
+    a, r, n = a + thread:get("answered"), r + thread:get("retried"), n + thread:get("attempts")
+    for name, count in pairs(thread:get("deployments")) do who[name] = (who[name] or 0) + count end
+  end
+  local parts = {}
+  for name, count in pairs(who) do parts[#parts + 1] = string.format('"%s":%d', name, count) end
+  io.write(string.format('WRK_ROUTES {"answered":%d,"retried":%d,"attempts":%d,"deployments":{%s}}\\n',
+    a, r, n, table.concat(parts, ",")))
 end
 """
 
@@ -81,19 +113,23 @@ class Bench:
         self.results: dict[tuple[Cell, str], list[dict]] = {}
         self.startup: dict[str, dict] = {}
         self.soak: list[dict] = []
+        self.route_counters: dict[str, float] = {}   # /metrics router counters added by the routing phase
         self.errors: list[str] = []
 
     def body_file(self, route: str, prompt: str, stream: bool = False, target: Target | None = None) -> Path:
         dialect = target.dialect if target else "openai"
-        path = self.work / f"body-{route}-{prompt}{'-stream' if stream else ''}-{dialect}.json"
+        model = f"-{target.model}" if target and target.model else ""
+        path = self.work / f"body-{route}-{prompt}{'-stream' if stream else ''}-{dialect}{model}.json"
         if not path.exists():
             path.write_bytes(target.body(route, prompt, stream) if target else chat_body(route, prompt, stream))
         return path
 
-    def wrk(self, target: Target, body: Path, connections: int, duration: float) -> dict:
-        script = self.work / f"wrk-{target.name}-{body.stem}.lua"
+    def wrk(self, target: Target, body: Path, connections: int, duration: float, routes: bool = False) -> dict:
+        """A closed-loop wrk run; with `routes`, also who answered and after how many attempts."""
+        script = self.work / f"wrk-{target.name}-{body.stem}{'-routes' if routes else ''}.lua"
         headers = "\n".join('wrk.headers["{}"] = "{}"'.format(*header.split(": ", 1)) for header in target.headers())
-        script.write_text(WRK_SCRIPT.format(path=target.path, headers=headers, body=body))
+        script.write_text(WRK_SCRIPT.format(path=target.path, headers=headers, body=body,
+                                            response=WRK_ROUTES if routes else ""))
         threads = max(1, min(connections, os.cpu_count() or 1))
         whole_seconds = max(1, round(duration))  # wrk takes whole seconds
         command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{whole_seconds}s",
@@ -103,10 +139,22 @@ class Bench:
         if not match:
             raise Failure(f"wrk printed no summary for {target.name}:\n{output}")
         raw = json.loads(match.group(1))
-        return {"requests": raw["requests"], "rps": raw["requests"] / (raw["duration_us"] / 1e6),
-                "p50": raw["p50"] / 1000, "p90": raw["p90"] / 1000, "p99": raw["p99"] / 1000,
-                "non2xx": raw["status"],
-                "errors": raw["connect"] + raw["read"] + raw["write"] + raw["timeout"]}
+        result = {"requests": raw["requests"], "rps": raw["requests"] / (raw["duration_us"] / 1e6),
+                  "p50": raw["p50"] / 1000, "p90": raw["p90"] / 1000, "p99": raw["p99"] / 1000,
+                  "non2xx": raw["status"],
+                  "errors": raw["connect"] + raw["read"] + raw["write"] + raw["timeout"]}
+        if routes:
+            match = re.search(r"^WRK_ROUTES (.*)$", output, re.MULTILINE)
+            if not match:
+                raise Failure(f"wrk printed no routing summary for {target.name}:\n{output}")
+            answers = json.loads(match.group(1))
+            if answers["answered"] and not answers["attempts"]:
+                raise Failure(f"{target.name} answered without an x-gatehouse-attempts header")
+            result.update(answers)
+            result["retry_share"] = answers["retried"] / answers["answered"] if answers["answered"] else None
+            result["attempts_per_request"] = (answers["attempts"] / answers["answered"]
+                                              if answers["answered"] else None)
+        return result
 
     def loadgen(self, mode: str, target: Target, body: Path, duration: float, *options: str) -> dict:
         command = [sys.executable, str(LOADGEN), mode, "--host", HOST, "--port", str(target.port),
@@ -134,15 +182,17 @@ class Bench:
         result["peak_pss_mb"] = sampler.peak_pss / MB
         return result
 
-    def run_cell(self, cell: Cell, targets: list[Target]) -> None:
-        """Warm each target up, then `runs` rounds, each round measuring every target in turn."""
+    def run_cell(self, cell: Cell, targets: list[Target], rotate: bool = False) -> None:
+        """Warm each target up, then `runs` rounds, each round measuring every target in turn
+        (with `rotate`, round k starts at the k-th target, so no target always runs first)."""
         duration = self.args.duration
         stream = cell.kind == "stream"
         bodies = {target.name: self.body_file(cell.route, cell.prompt, stream, target) for target in targets}
         for target in targets:
             self.run_once(cell, target, bodies[target.name], self.args.warmup)
-        for _ in range(self.args.runs):
-            for target in targets:
+        for round_index in range(self.args.runs):
+            shift = round_index % len(targets) if rotate else 0
+            for target in targets[shift:] + targets[:shift]:
                 result = self.run_once(cell, target, bodies[target.name], duration)
                 self.check(cell, target, result)
                 self.results.setdefault((cell, target.name), []).append(result)
@@ -152,6 +202,10 @@ class Bench:
 
     def run_once(self, cell: Cell, target: Target, body: Path, duration: float) -> dict:
         if cell.kind == "closed":
+            return self.measure(target, lambda: self.wrk(target, body, cell.load, duration))
+        if cell.kind == "routing":
+            return self.measure(target, lambda: self.wrk(target, body, cell.load, duration, routes=True))
+        if cell.kind == "guardrails":
             return self.measure(target, lambda: self.wrk(target, body, cell.load, duration))
         if cell.kind == "rate":
             return self.measure(target, lambda: self.loadgen("rate", target, body, duration,
@@ -189,6 +243,10 @@ class Bench:
         for key in ("non2xx", "errors", "dropped"):
             merged[key] = sum(run.get(key, 0) for run in runs)
         return merged
+
+    def rounds(self, cell: Cell, target: str) -> list[dict]:
+        """Every measured run of a target in a cell, in the order of the rounds."""
+        return self.results.get((cell, target), [])
 
 
 # --- phases ---------------------------------------------------------------------------------
@@ -260,13 +318,51 @@ def soak(bench: Bench, target: Target, seconds_total: int, rate: int) -> None:
         bench.errors.append(f"soak: {bench.startup['soak']}")
 
 
+def routing(bench: Bench, gateway: Target) -> None:
+    """What the router costs: the one gateway process asked for the plain model and for routed
+    ones, in the same cell, round after round; CPU per request from /proc as for every cell."""
+    targets = routing_targets(gateway)
+    for target in targets:
+        probe(target, target.body("pass"))
+    before = route_counters(gateway)
+    bench.run_cell(Cell("routing", "pass", "small", bench.args.routing_connections), targets, rotate=True)
+    after = route_counters(gateway)
+    bench.route_counters = {series: value - before.get(series, 0) for series, value in after.items()
+                            if value != before.get(series, 0)}
+
+
+def guardrails_phase(bench: Bench, gateway: Target) -> None:
+    """What the scanners cost: through the gateway (plain vs guarded models, interleaved rounds, small
+    and 10 KB prompts) and offline (`gatehouse guard scan` over 10 KB prompts)."""
+    targets = guardrails.gateway_targets(gateway)
+    for target in targets:
+        probe(target, target.body("pass"))
+    for prompt in ("small", "10KB"):
+        bench.run_cell(Cell("guardrails", "pass", prompt, bench.args.routing_connections), targets, rotate=True)
+    print("bench: guard scan, 10 KB prompts", flush=True)
+    bench.startup["guard_scan"] = guardrails.scan_cost(bench.binary, bench.work, bench.args.runs)
+    scan = bench.startup["guard_scan"]
+    print(f"bench: guard scan: default policy {scan['default']:.1f} µs, example policy {scan['full']:.1f} µs "
+          "of CPU per 10 KB prompt", flush=True)
+    if bench.args.llm_guard:
+        print("bench: guardrails against llm-guard", flush=True)
+        result = llmguard.compare(bench.binary, bench.work, bench.args.runs)
+        bench.startup["llm_guard"] = result
+        print(f"bench: llm-guard: gatehouse {result['gatehouse_us']:.1f} µs, llm-guard {result['llmguard_us']:.1f} µs "
+              f"per short item; {result['gatehouse_large_us']:.1f} against {result['llmguard_large_us']:.1f} µs per "
+              "10 KB prompt", flush=True)
+
+
 def full_run(bench: Bench) -> None:
     args = bench.args
     simulator = start_simulator(bench.supervisor, bench.binary, args.stream_chunks)
     canned = fetch_reply(simulator)
-    phases = set(args.only.split(",")) if args.only else {"closed", "rate", "stream"}
+    phases = args.phases
     nginx_proxy, nginx_canned = start_nginx(bench.supervisor, bench.work, simulator, canned)
-    gatehouse = Gatehouse.prepare(bench.binary, bench.work, simulator)
+    upstreams = (RoutingUpstreams.start(bench.supervisor, bench.binary, args.stream_chunks)
+                 if "routing" in phases else None)
+    gatehouse = Gatehouse.prepare(bench.binary, bench.work, simulator, upstreams,
+                                  guardrails.configuration() if "guardrails" in phases else None)
     print("bench: gatehouse cold starts", flush=True)
     gateway, bench.startup["gatehouse"] = cold_starts(bench, lambda: gatehouse.start(bench.supervisor), args.runs)
     peers: list[Target] = []
@@ -303,6 +399,10 @@ def full_run(bench: Bench) -> None:
         for concurrency in args.stream_concurrency:
             for route in ("pass", "translated"):
                 bench.run_cell(Cell("stream", route, "small", concurrency), by_route[route])
+    if "routing" in phases:
+        routing(bench, gateway)
+    if "guardrails" in phases:
+        guardrails_phase(bench, gateway)
     if args.soak:
         soak(bench, gateway, args.soak, args.soak_rate)
 
@@ -366,13 +466,18 @@ def parse_arguments() -> argparse.Namespace:
                         help="concurrent streams (1,256)")
     parser.add_argument("--stream-chunks", type=int, default=32,
                         help="words in every simulated reply, so content events per stream (32)")
-    parser.add_argument("--only", help="run only these phases: closed,rate,stream")
+    parser.add_argument("--routing-connections", type=int, default=64,
+                        help="connections of the routing phase's closed loop (64)")
+    parser.add_argument("--only", help="run only these phases: " + ",".join(PHASES))
     parser.add_argument("--litellm", action="store_true", help="also measure LiteLLM's proxy (large install)")
+    parser.add_argument("--llm-guard", action="store_true",
+                        help="with the guardrails phase, compare the scanners with llm-guard's (large install)")
     parser.add_argument("--litellm-version", default="1.108.7", help="LiteLLM version to install ('' = newest)")
     parser.add_argument("--soak", type=int, default=0, metavar="SECONDS",
                         help="then hold steady load on gatehouse this long, sampling its RSS every 10 s")
     parser.add_argument("--soak-rate", type=int, default=1000, help="request rate of the soak (1000)")
-    parser.add_argument("--output", type=Path, default=BENCH / "results" / "latest.md")
+    parser.add_argument("--output", type=Path,
+                        help="the report (results/latest.md; with --only, results/PHASE[-PHASE…].md)")
     parser.add_argument("--smoke", action="store_true",
                         help="a few seconds, direct vs gatehouse only; fails only on a gross regression")
     parser.add_argument("--min-ratio", type=float, default=0.25,
@@ -380,6 +485,13 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--smoke-connections", type=int, default=16)
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, configs)")
     args = parser.parse_args()
+    args.phases = [phase for phase in PHASES if phase in args.only.split(",")] if args.only else list(PHASES)
+    unknown = set(args.only.split(",")) - set(PHASES) if args.only else set()
+    if unknown or not args.phases:
+        parser.error(f"--only takes some of {','.join(PHASES)}, not {args.only!r}")
+    if args.output is None:
+        # A partial run must not replace the full run's figures in latest.md.
+        args.output = BENCH / "results" / (f"{'-'.join(args.phases)}.md" if args.only else "latest.md")
     if args.smoke:
         args.runs = 1
     if args.duration is None:

@@ -1,20 +1,33 @@
-"""The Markdown report: machine and tools, issue 5's targets met or missed, and every figure."""
+"""The Markdown report: machine and tools, the targets (issue 5's, the router's) met or missed, and every figure."""
 
 from __future__ import annotations
 
 import datetime
 import os
 import platform
+import statistics
 import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from targets import Cell
+import guardrails
+import llmguard
+from targets import FAILING_FAULT, FAILING_MODEL, FAILING_RATE, FAILING_SEED, Cell
 
 if TYPE_CHECKING:
     from bench import Bench
 
 ROUTE_NAMES = {"pass": "pass-through (OpenAI→OpenAI)", "translated": "translated (OpenAI→Anthropic)"}
+
+# The routing phase's targets (targets.routing_targets): the name, what is asked, and its deployments.
+ROUTING_ROWS = (
+    ("gatehouse", "plain", "one: the plain path"),
+    ("gatehouse-routed", "routed", "two healthy, at two simulators, weighted 1:1"),
+    ("gatehouse-routed-one-upstream", "routed, one upstream", "two healthy, both at the plain path's simulator"),
+    ("gatehouse-routed-failing", "routed-failing",
+     f"the plain path's and `bad`, failing {FAILING_RATE:.0%} with {FAILING_FAULT}"),
+)
+ROUTING_BOUND = 1.05   # routed ÷ plain CPU per request, healthy deployments
 
 
 def cell_label(cell: Cell) -> str:
@@ -22,6 +35,10 @@ def cell_label(cell: Cell) -> str:
         return f"closed loop, {cell.route}, {cell.prompt} prompt, {cell.load} connections"
     if cell.kind == "rate":
         return f"fixed rate {cell.load} req/s, {cell.route}"
+    if cell.kind == "routing":
+        return f"routing, {cell.route}, {cell.prompt} prompt, {cell.load} connections"
+    if cell.kind == "guardrails":
+        return f"guardrails, {cell.route}, {cell.prompt} prompt, {cell.load} connections"
     return f"streaming, {cell.route}, {cell.load} concurrent"
 
 
@@ -32,6 +49,11 @@ def headline_figure(cell: Cell, median: dict) -> str:
         return f"TTFB p50 {ttfb.get('p50', 0):.3f} ms"
     if cell.kind == "rate":
         return f"p50 {median.get('p50', 0):.3f} ms p99 {median.get('p99', 0):.3f} ms"
+    if cell.kind == "guardrails":
+        return f"{median.get('rps', 0):.0f} req/s, CPU {median.get('cpu_per_1k') or 0:.3f} s/1k req"
+    if cell.kind == "routing":
+        return (f"{median.get('rps', 0):.0f} req/s, CPU {median.get('cpu_per_1k') or 0:.3f} s/1k req, "
+                f"retried {median.get('retry_share') or 0:.1%}")
     return f"{median.get('rps', 0):.0f} req/s"
 
 
@@ -101,6 +123,13 @@ def _errors(median: dict) -> str:
 
 
 FLOORS = ("direct", "direct-anthropic", "nginx-canned")
+
+
+def _without_model(series: str) -> str:
+    """A /metrics series without its `model` label: `name{model="m",a="b"}` → `name{a="b"}`."""
+    name, _, labels = series.partition("{")
+    kept = [label for label in labels.rstrip("}").split(",") if label and not label.startswith("model=")]
+    return name + ("{" + ",".join(kept) + "}" if kept else "")
 
 
 class Report:
@@ -199,6 +228,9 @@ class Report:
             growth, text = self.soak_growth()
             rows.append(("No RSS growth over the soak (end ≤ 60 s value + 5%)", text, growth <= 0.05, ""))
 
+        rows.append(self.routing_target())
+        rows += self.guardrail_targets()
+
         if "litellm" in self.bench.startup:
             throughput = _ratio(self.get("closed", "pass", "small", self.reference, "gatehouse").get("rps"),
                                 self.get("closed", "pass", "small", self.reference, "litellm").get("rps"))
@@ -218,6 +250,203 @@ class Report:
             rows.append(("≤ 1/20 of LiteLLM's p50 latency (1 conn)",
                          f"1/{latency:.0f}" if latency else "not measured", latency >= 20 if latency else None, why))
         return rows
+
+    # --- routing ----------------------------------------------------------------------------
+
+    def routing_cell(self) -> Cell | None:
+        return next((cell for cell, _ in self.bench.results if cell.kind == "routing"), None)
+
+    def routing_median(self, target: str) -> dict:
+        cell = self.routing_cell()
+        return self.bench.median(cell, target) if cell and (cell, target) in self.bench.results else {}
+
+    def routing_ratios(self, target: str) -> list[float]:
+        """`target` ÷ plain CPU per request, round by round: each round measured both, one after the other."""
+        cell = self.routing_cell()
+        if cell is None:
+            return []
+        pairs = zip(self.bench.rounds(cell, "gatehouse"), self.bench.rounds(cell, target))
+        return [routed["cpu_per_1k"] / plain["cpu_per_1k"] for plain, routed in pairs
+                if plain.get("cpu_per_1k") and routed.get("cpu_per_1k")]
+
+    def routing_ratio(self, target: str) -> float | None:
+        ratios = self.routing_ratios(target)
+        return statistics.median(ratios) if ratios else None
+
+    def answered_by(self, target: str) -> dict[str, int]:
+        """Answers by deployment (`x-gatehouse-deployment`), summed over the runs."""
+        cell, totals = self.routing_cell(), {}
+        for run in self.bench.rounds(cell, target) if cell else []:
+            for name, count in run.get("deployments", {}).items():
+                totals[name] = totals.get(name, 0) + count
+        return totals
+
+    def routing_target(self) -> tuple[str, str, bool | None, str]:
+        name = f"Routing with healthy deployments adds ≤ {ROUTING_BOUND - 1:.0%} CPU per request"
+        ratios = self.routing_ratios("gatehouse-routed")
+        if not ratios:
+            return name, "not measured", None, ""
+        ratio = statistics.median(ratios)
+        plain, routed = self.routing_median("gatehouse"), self.routing_median("gatehouse-routed")
+        cell = self.routing_cell()
+        figure = (f"{ratio - 1:+.1%} ({routed['cpu_per_1k']:.3f} vs {plain['cpu_per_1k']:.3f} ms of CPU per request, "
+                  f"{cell.load if cell else '?'} conn; rounds {', '.join(f'{r - 1:+.1%}' for r in ratios)})")
+        control = self.routing_ratio("gatehouse-routed-one-upstream")
+        if control is not None:
+            figure += f"; with both deployments at the plain path's one simulator {control - 1:+.1%}"
+        why = []
+        if min(ratios) <= ROUTING_BOUND:
+            why.append(f"the rounds straddle the bound ({min(ratios) - 1:+.1%} to {max(ratios) - 1:+.1%}): within this "
+                       "run's round-to-round spread, more rounds (`--runs`) would tell")
+        if control is not None and control <= ROUTING_BOUND:
+            why.append(f"with both deployments at the plain path's simulator routing adds {control - 1:+.1%}: the rest "
+                       "goes with spreading the upstream over two simulators (two connection pools, two upstream "
+                       "processes on the same cores), not with choosing a deployment")
+        return name, figure, ratio <= ROUTING_BOUND, "; ".join(why)
+
+    def routing_table(self) -> list[str]:
+        lines = ["| model | deployments | req/s | p50 ms | p99 ms | CPU s/1k req | ÷ plain CPU (median of rounds) "
+                 "| retried | attempts/request | answered by | errors |",
+                 "|---|---|--:|--:|--:|--:|--:|--:|--:|---|---|"]
+        for target, label, deployments in ROUTING_ROWS:
+            m = self.routing_median(target)
+            if not m:
+                continue
+            answered = self.answered_by(target)
+            total = sum(answered.values())
+            by = ", ".join(f"{name.split('/', 1)[-1]} {count / total:.1%}" for name, count in sorted(answered.items()))
+            ratio = self.routing_ratio(target) if target != "gatehouse" else None
+            share = m.get("retry_share")
+            lines.append(
+                f"| {label} | {deployments} | {_number(m.get('rps'))} | {_ms(m.get('p50'))} | {_ms(m.get('p99'))} "
+                f"| {_ms(m.get('cpu_per_1k'))} | {_number(ratio, 3) if ratio else '—'} "
+                f"| {'—' if share is None else f'{share:.1%}'} | {_number(m.get('attempts_per_request'), 3)} "
+                f"| {by or '—'} | {_errors(m)} |")
+        return lines
+
+    def routing_rounds(self) -> list[str]:
+        cell = self.routing_cell()
+        present = [row for row in ROUTING_ROWS if cell and (cell, row[0]) in self.bench.results]
+        if not present:
+            return []
+        lines = ["| round | " + " | ".join(f"{label} CPU s/1k req" + (" | ÷ plain" if target != "gatehouse" else "")
+                                          for target, label, _ in present) + " |",
+                 "|--:|" + "|".join("--:" if target == "gatehouse" else "--:|--:" for target, _, _ in present) + "|"]
+        plain = self.bench.rounds(cell, "gatehouse")
+        for index in range(len(plain)):
+            cells = []
+            for target, _, _ in present:
+                run = self.bench.rounds(cell, target)[index]
+                cells.append(_ms(run.get("cpu_per_1k")))
+                if target != "gatehouse":
+                    cells.append(_number(_ratio(run.get("cpu_per_1k"), plain[index].get("cpu_per_1k")), 3))
+            lines.append(f"| {index + 1} | " + " | ".join(cells) + " |")
+        return lines
+
+    def failing_note(self) -> str:
+        """What the failing deployment did, from the answers' headers and the router's counters."""
+        m = self.routing_median("gatehouse-routed-failing")
+        answered = self.answered_by("gatehouse-routed-failing")
+        total = sum(answered.values())
+        if not m or not total:
+            return ""
+        cell = self.routing_cell()
+        retried = sum(run.get("retried", 0) for run in self.bench.rounds(cell, "gatehouse-routed-failing"))
+        bad = sum(count for name, count in answered.items() if name.endswith("/bad"))
+        # `one` never fails, so a request that needed a retry was first sent to `bad`.
+        first_at_bad = (bad + retried) / total
+        text = (f"With a failing deployment: `bad` is `gatehouse simulate --fault {FAILING_FAULT} --fault-rate "
+                f"{FAILING_RATE:g} --seed {FAILING_SEED}`. Over the measured runs it was asked first for "
+                f"{first_at_bad:.1%} of requests (50% if it were never taken out, weighted 1:1) and answered "
+                f"{bad / total:.1%} ({0.5 * (1 - FAILING_RATE):.0%} if never taken out); {retried / total:.1%} of "
+                f"requests needed a retry ({0.5 * FAILING_RATE:.0%} if never taken out). The router's default "
+                "cooldown (3 retriable failures in 60 s take a deployment out for 30 s, then one probe) is left as "
+                "it is, and these figures are what it did")
+        counters = [(_without_model(series), value) for series, value in sorted(self.bench.route_counters.items())
+                    if f'model="{FAILING_MODEL}"' in series]
+        if counters:
+            text += (". Its counters on /metrics over the whole phase, warm-ups included: "
+                     + ", ".join(f"`{series}` {value:,.0f}" for series, value in counters))
+        return text + "."
+
+    # --- guardrails -------------------------------------------------------------------------
+
+    def guard_cell(self, prompt: str) -> Cell | None:
+        return next((cell for cell, _ in self.bench.results if cell.kind == "guardrails" and cell.prompt == prompt),
+                    None)
+
+    def guard_ratios(self, prompt: str, target: str) -> list[float]:
+        """`target` ÷ plain CPU per request, round by round, in the guardrails phase's cell for `prompt`."""
+        cell = self.guard_cell(prompt)
+        if cell is None:
+            return []
+        pairs = zip(self.bench.rounds(cell, "gatehouse"), self.bench.rounds(cell, target))
+        return [guarded["cpu_per_1k"] / plain["cpu_per_1k"] for plain, guarded in pairs
+                if plain.get("cpu_per_1k") and guarded.get("cpu_per_1k")]
+
+    def guardrail_targets(self) -> list[tuple[str, str, bool | None, str]]:
+        rows = []
+        name = f"Default guardrail policy adds ≤ {guardrails.GATEWAY_BOUND - 1:.0%} CPU per request (pass-through)"
+        ratios = self.guard_ratios("small", "gatehouse-guarded")
+        if ratios:
+            ratio = statistics.median(ratios)
+            big = self.guard_ratios("10KB", "gatehouse-guarded")
+            figure = (f"{ratio - 1:+.1%} (small prompt; rounds {', '.join(f'{r - 1:+.1%}' for r in ratios)})"
+                      + (f"; 10 KB prompt {statistics.median(big) - 1:+.1%}" if big else ""))
+            why = (f"the rounds straddle the bound ({min(ratios) - 1:+.1%} to {max(ratios) - 1:+.1%})"
+                   if min(ratios) <= guardrails.GATEWAY_BOUND else "")
+            rows.append((name, figure, ratio <= guardrails.GATEWAY_BOUND, why))
+        else:
+            rows.append((name, "not measured", None, ""))
+        scan = self.bench.startup.get("guard_scan")
+        name = f"Whole input policy on a 10 KB prompt ≤ {guardrails.SCAN_BOUND_US:.0f} µs of CPU (median)"
+        if scan:
+            scanners = sorted(scan.get("scanners", {}).items(), key=lambda item: -item[1])
+            why = ("each scanner alone: " + ", ".join(f"{name} {value:.1f} µs" for name, value in scanners)
+                   if scanners else "")
+            rows.append((name, f"{scan['full']:.1f} µs (examples/guardrails-policy.yaml; the default policy "
+                               f"{scan['default']:.1f} µs)", scan["full"] <= guardrails.SCAN_BOUND_US,
+                         why if scan["full"] > guardrails.SCAN_BOUND_US else ""))
+        else:
+            rows.append((name, "not measured", None, ""))
+        if self.bench.args.llm_guard:
+            rows += llmguard.target_rows(self.bench.startup.get("llm_guard"))
+        return rows
+
+    def guard_table(self) -> list[str]:
+        lines = ["| model | policy | prompt | req/s | p50 ms | p99 ms | CPU s/1k req | ÷ plain CPU (median of rounds) "
+                 "| errors |", "|---|---|---|--:|--:|--:|--:|--:|---|"]
+        for prompt in ("small", "10KB"):
+            cell = self.guard_cell(prompt)
+            for target, label, policy in guardrails.ROWS:
+                if cell is None or (cell, target) not in self.bench.results:
+                    continue
+                m = self.bench.median(cell, target)
+                ratios = self.guard_ratios(prompt, target) if target != "gatehouse" else []
+                lines.append(f"| {label} | {policy} | {prompt} | {_number(m.get('rps'))} | {_ms(m.get('p50'))} "
+                             f"| {_ms(m.get('p99'))} | {_ms(m.get('cpu_per_1k'))} "
+                             f"| {_number(statistics.median(ratios), 3) if ratios else '—'} | {_errors(m)} |")
+        return lines
+
+    def guard_scan_text(self) -> list[str]:
+        scan = self.bench.startup.get("guard_scan")
+        if not scan:
+            return []
+        rounds = scan["rounds"]
+        return [f"Offline, `gatehouse guard scan --jsonl --timing` over {scan['items']:,} prompts of "
+                f"{scan['item_bytes']:,} bytes (prose, code, log lines, a few addresses and phone numbers, a "
+                "Luhn-invalid card-like number, no secret): the thread CPU time of the policy's input rules on each "
+                "prompt, as the gateway's input stage applies them (the best of three runs of each prompt; reading, "
+                "parsing and printing are not timed).", "",
+                "| input policy | µs of CPU per 10 KB prompt, median | p90 | medians of the rounds |",
+                "|---|--:|--:|---|",
+                *(f"| {label} | {scan[key]:.1f} | {scan[key + '_p90']:.1f} | "
+                  + ", ".join(format(r["median"], ".1f") for r in rounds[key]) + " |"
+                  for key, label in (("default", "the built-in `default`"),
+                                     ("full", "examples/guardrails-policy.yaml"))),
+                *(f"| {name} alone, as in the example policy | {value:.1f} | | "
+                  + ", ".join(format(r["median"], ".1f") for r in rounds[name]) + " |"
+                  for name, value in scan.get("scanners", {}).items())]
 
     def soak_growth(self) -> tuple[float, str]:
         samples = self.bench.soak
@@ -289,7 +518,7 @@ class Report:
         lines = ["| target | cold start ms (exec → first 200) | idle RSS MB | idle PSS MB | processes |",
                  "|---|--:|--:|--:|--:|"]
         for name, figures in self.bench.startup.items():
-            if name == "soak":
+            if name in ("soak", "guard_scan", "llm_guard"):
                 continue
             lines.append(f"| {name} | {_number(figures.get('cold_start_ms'))} | {_number(figures.get('rss_mb'), 1)} "
                          f"| {_number(figures.get('pss_mb'), 1)} | {_number(figures.get('processes'))} |")
@@ -331,6 +560,13 @@ class Report:
             d = self.floor("stream", route, "small", 1).get("ttfb", {})
             if g and d:
                 out.append(f"- streaming TTFB added at p50, {route}: **{g['p50'] - d['p50']:+.3f} ms**")
+        cell = self.routing_cell()
+        for target, label, _ in ROUTING_ROWS[1:]:
+            ratio = self.routing_ratio(target)
+            if ratio is not None and cell is not None:
+                share = self.routing_median(target).get("retry_share")
+                out.append(f"- {label} ÷ plain CPU per request ({cell.load} conn, median of the rounds): "
+                           f"**{ratio:.3f}×**" + (f", {share:.1%} of requests retried" if share else ""))
         if "litellm" in self.bench.startup:
             line(f"gatehouse ÷ LiteLLM throughput ({ref} conn)",
                  _ratio(gate.get("rps"), self.get("closed", "pass", "small", ref, "litellm").get("rps")))
@@ -345,15 +581,18 @@ class Report:
 def render(bench: Bench, versions: dict[str, str], elapsed: float) -> str:
     args, r = bench.args, Report(bench)
     out = ["# Gatehouse benchmark", "",
-           f"Produced by `bench/run{' --litellm' if 'litellm' in bench.startup else ''} --runs {args.runs} "
-           f"--duration {args.duration:g}s{f' --soak {args.soak}' if args.soak else ''}` "
+           f"Produced by `bench/run{' --litellm' if 'litellm' in bench.startup else ''}"
+           f"{' --llm-guard' if args.llm_guard else ''} --runs {args.runs} "
+           f"--duration {args.duration:g}s{f' --soak {args.soak}' if args.soak else ''}"
+           f"{f' --only {args.only}' if args.only else ''}` "
            f"in {elapsed / 60:.0f} min. Every figure is the median of {args.runs} runs of {args.duration:g} s "
            f"(after {args.warmup:g} s of unmeasured warm-up). Everything runs on this one machine, on loopback: "
            "the load generator, the gateway and the upstream share the cores, so ratios measured in the same "
            "run matter more than absolute figures.", "",
            "| | |", "|---|---|"]
     out += [f"| {name} | {value} |" for name, value in versions.items()]
-    out += ["", "## Issue 5 targets", "", "| target | measured | met? | why, where missed |", "|---|---|---|---|"]
+    out += ["", "## Targets (issue 5's, the router's, the guardrails')", "", "| target | measured | met? | why, where missed |",
+            "|---|---|---|---|"]
     for name, figure, met, why in r.targets():
         verdict = "met" if met else "not measured" if met is None else "**missed**"
         out.append(f"| {name} | {figure} | {verdict} | {why if met is False else ''} |")
@@ -377,6 +616,34 @@ def render(bench: Bench, versions: dict[str, str], elapsed: float) -> str:
     for title, text, table in sections:
         if len(table) > 2:  # more than the header: the phase ran
             out += ["", f"## {title}", "", text, "", *table]
+    routing_table = r.routing_table()
+    if len(routing_table) > 2:
+        connections = cell.load if (cell := r.routing_cell()) else "?"
+        out += ["", "## Routing: what the router costs", "",
+                f"One gatehouse process serves every model below. `wrk -t min(conn, cores) -c {connections}` "
+                "asks each in turn the small pass-through request, the bodies differing only in `\"model\"`, "
+                "round after round (round k starts with the k-th model, so none always runs first); CPU per "
+                "request is utime + stime of all gatehouse's processes from /proc over each run. ÷ plain CPU is "
+                "the median over the rounds of each round's routed ÷ plain. Every deployment asks its simulator "
+                "for the plain model, so each upstream answers the same bytes. The plain path is the one-provider "
+                "form, which the router also handles (a model of one deployment); the routed rows add a second "
+                "deployment and a choice between them. Retried and attempts/request come from every answer's "
+                "`x-gatehouse-attempts`, answered by from `x-gatehouse-deployment`: wrk's `response()` sees every "
+                "answer of every model in this phase, which costs the load generator CPU alike for each of them, "
+                "so these rows are comparable with one another but not with the closed-loop table's.", "",
+                *routing_table, "", "CPU per request, round by round:", "", *r.routing_rounds()]
+        note = r.failing_note()
+        if note:
+            out += ["", note]
+    guard_table = r.guard_table()
+    if len(guard_table) > 2 or bench.startup.get("guard_scan"):
+        out += ["", "## Guardrails: what the scanners cost", "",
+                "The same gatehouse process serves the plain model and the same model with a guardrail policy "
+                "(input and output scanners on every request and answer); the bodies differ only in `\"model\"`, "
+                "asked in interleaved rounds as in the routing phase; CPU per request from /proc.", "",
+                *guard_table, "", *r.guard_scan_text()]
+        if bench.startup.get("llm_guard"):
+            out += ["", "### Against llm-guard", "", *llmguard.report(bench.startup["llm_guard"])]
     out += ["", "## Start and memory", "",
             "Cold start: from exec of the server to its first 200 to a real chat request (polled every 1 ms; "
             "gatehouse: supervisor, keyholder and front all up). Memory summed over every process of the target "
@@ -411,6 +678,11 @@ def render(bench: Bench, versions: dict[str, str], elapsed: float) -> str:
             "size (the reply, which echoes the last user message, keeps its size).",
             "- `hey` is not used: it reports latencies in steps of 0.1 ms, too coarse for a 0.2 ms target; "
             "`bench/loadgen.py` is the open-loop client.",
+            "- Routing: the same gatehouse process also serves groups of two deployments (`strategy: weighted`, "
+            "the router's default retries and cooldown): two healthy simulators; two deployments at the plain "
+            "path's one simulator (a control: the same upstream as the plain path); the plain path's simulator and "
+            f"one answering {FAILING_FAULT} to {FAILING_RATE:.0%} of requests. Each is compared with the plain "
+            "path's model, round by round, in the same run.",
             "- CPU: utime + stime from `/proc/PID/stat` of the target's processes (found through their parent "
             "ids) before and after each run, divided by the requests completed. Peak RSS: VmRSS summed over those "
             "processes, sampled every 100 ms; peak PSS (shared pages divided among the processes that map "

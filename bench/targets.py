@@ -8,6 +8,10 @@
   gatehouse     `gatehouse serve` as deployed (supervisor, keyholder, sandboxed front; token
                 verification, audit and metrics on) in front of the simulator
   litellm       LiteLLM's proxy (one worker) in front of the simulator, with --litellm
+
+The routing phase asks the same gatehouse process for other models (`Target.model`): a group of two
+healthy deployments (the simulator and a second one), and a group whose second deployment is a
+simulator failing a share of requests.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import os
 import socket
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from loadgen import build_request, fetch
@@ -28,6 +32,10 @@ PROVIDER_KEY = "sk-fake-bench"          # what the simulator accepts; sealed for
 LITELLM_MASTER_KEY = "sk-bench-master"  # LiteLLM's own client authentication
 PASS_MODEL = "sim-gpt"                  # an OpenAI-kind provider: pass-through
 TRANSLATED_MODEL = "sim-claude"         # an Anthropic-kind provider: OpenAI → Anthropic
+ROUTED_MODEL = "sim-routed"             # two healthy deployments: the simulator and a second one
+ONE_UPSTREAM_MODEL = "sim-routed-one-upstream"   # two deployments, both at the first simulator
+FAILING_MODEL = "sim-routed-failing"    # the simulator and one failing FAILING_RATE of requests
+FAILING_FAULT, FAILING_RATE, FAILING_SEED = "500", 0.3, 1
 CHAT_PATH = "/v1/chat/completions"
 MESSAGES_PATH = "/v1/messages"
 ANTHROPIC_VERSION = "2023-06-01"
@@ -55,6 +63,7 @@ class Target:
     gateway: Child | None = None             # the process tree whose CPU and memory are measured
     notes: list[str] = field(default_factory=list)
     dialect: str = "openai"                  # "anthropic": asked Messages requests at MESSAGES_PATH
+    model: str | None = None                 # the public model asked for, when not the route's
 
     @property
     def path(self) -> str:
@@ -67,7 +76,9 @@ class Target:
 
     def body(self, route: str, prompt: str = "small", stream: bool = False) -> bytes:
         """What this target is asked for a cell: the OpenAI chat request, or its Messages equivalent."""
-        return messages_body(prompt, stream) if self.dialect == "anthropic" else chat_body(route, prompt, stream)
+        if self.dialect == "anthropic":
+            return messages_body(prompt, stream)
+        return chat_body(route, prompt, stream, self.model)
 
     def request(self, body: bytes) -> bytes:
         return build_request(HOST, self.port, self.path, body, self.headers())
@@ -79,10 +90,11 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def chat_body(route: str, prompt: str = "small", stream: bool = False) -> bytes:
+def chat_body(route: str, prompt: str = "small", stream: bool = False, model: str | None = None) -> bytes:
     """An OpenAI chat request. The bulk of a large prompt is an earlier turn, so the simulator's
-    reply (which echoes only the last user message) stays the same size for every prompt."""
-    model = PASS_MODEL if route == "pass" else TRANSLATED_MODEL
+    reply (which echoes only the last user message) stays the same size for every prompt. `model`
+    replaces the route's model and nothing else."""
+    model = model or (PASS_MODEL if route == "pass" else TRANSLATED_MODEL)
     prompt_bytes = PROMPTS[prompt]
     messages = [{"role": "system", "content": "You are a benchmark."}]
     if prompt_bytes:
@@ -148,14 +160,30 @@ def probe(target: Target, body: bytes, stream: bool = False) -> None:
 
 # --- the upstream ---------------------------------------------------------------------------
 
-def start_simulator(supervisor: Supervisor, binary: str, reply_words: int) -> Target:
+def start_simulator(supervisor: Supervisor, binary: str, reply_words: int, name: str = "direct",
+                    options: tuple[str, ...] = ()) -> Target:
+    """A simulator; `options` add to its command line (a fault, for the failing deployment)."""
     _, match = supervisor.start(
-        "simulator",
+        "simulator" if name == "direct" else f"simulator-{name}",
         [binary, "simulate", "--host", HOST, "--port", "0", "--latency-ms", "0",
-         "--reply-words", str(reply_words), "--api-key", PROVIDER_KEY],
+         "--reply-words", str(reply_words), "--api-key", PROVIDER_KEY, *options],
         ready=r"gatehouse simulate listening on http://[\d.]+:(\d+)")
     assert match is not None
-    return Target("direct", int(match.group(1)), f"Bearer {PROVIDER_KEY}", ("pass",))
+    return Target(name, int(match.group(1)), f"Bearer {PROVIDER_KEY}", ("pass",))
+
+
+@dataclass(frozen=True)
+class RoutingUpstreams:
+    """The simulators the routed models add to the first one: a second healthy one, and a failing one."""
+
+    second: Target
+    failing: Target
+
+    @classmethod
+    def start(cls, supervisor: Supervisor, binary: str, reply_words: int) -> RoutingUpstreams:
+        fault = ("--fault", FAILING_FAULT, "--fault-rate", f"{FAILING_RATE:g}", "--seed", str(FAILING_SEED))
+        return cls(start_simulator(supervisor, binary, reply_words, "second"),
+                   start_simulator(supervisor, binary, reply_words, "failing", fault))
 
 
 def anthropic_floor(simulator: Target) -> Target:
@@ -259,6 +287,38 @@ models:
     default_max_tokens: 1024
 """
 
+# Added for the routing phase. Every deployment asks the simulator for PASS_MODEL, so each upstream
+# sees the plain model's request and answers the same bytes; the router's defaults (strategy
+# weighted, 2 retries, cooldown) are left as they are.
+ROUTING_PROVIDERS = """\
+  second:
+    kind: openai
+    base_url: http://{host}:{second_port}/v1
+    key: openai-key
+  failing:
+    kind: openai
+    base_url: http://{host}:{failing_port}/v1
+    key: openai-key
+"""
+
+ROUTING_MODELS = """\
+  - name: {routed_model}
+    strategy: weighted
+    deployments:
+      - {{name: one, provider: openai, model: {pass_model}}}
+      - {{name: two, provider: second, model: {pass_model}}}
+  - name: {one_upstream_model}
+    strategy: weighted
+    deployments:
+      - {{name: one, provider: openai, model: {pass_model}}}
+      - {{name: two, provider: openai, model: {pass_model}}}
+  - name: {failing_model}
+    strategy: weighted
+    deployments:
+      - {{name: one, provider: openai, model: {pass_model}}}
+      - {{name: bad, provider: failing, model: {pass_model}}}
+"""
+
 
 @dataclass
 class Gatehouse:
@@ -270,15 +330,33 @@ class Gatehouse:
     token: str
 
     @classmethod
-    def prepare(cls, binary: str, work: Path, upstream: Target) -> Gatehouse:
+    def prepare(cls, binary: str, work: Path, upstream: Target, routing: RoutingUpstreams | None = None,
+                guarded: tuple[str, str] | None = None) -> Gatehouse:
+        """With `routing`, the same configuration also serves the routed models (ROUTING_MODELS); with
+        `guarded` (a `guardrails:` section and models, from guardrails.configuration()), those too."""
         state, config = work / "gatehouse-state", work / "gatehouse.yaml"
-        config.write_text(GATEHOUSE_CONF.format(host=HOST, upstream_port=upstream.port,
-                                                pass_model=PASS_MODEL, translated_model=TRANSLATED_MODEL))
+        text = GATEHOUSE_CONF.format(host=HOST, upstream_port=upstream.port,
+                                     pass_model=PASS_MODEL, translated_model=TRANSLATED_MODEL)
+        models = [PASS_MODEL, TRANSLATED_MODEL]
+        if routing is not None:
+            providers, groups = text.split("models:\n", 1)
+            text = (providers + ROUTING_PROVIDERS.format(host=HOST, second_port=routing.second.port,
+                                                         failing_port=routing.failing.port)
+                    + "models:\n" + groups
+                    + ROUTING_MODELS.format(routed_model=ROUTED_MODEL, one_upstream_model=ONE_UPSTREAM_MODEL,
+                                            failing_model=FAILING_MODEL, pass_model=PASS_MODEL))
+            models += [ROUTED_MODEL, ONE_UPSTREAM_MODEL, FAILING_MODEL]
+        if guarded is not None:
+            section, guarded_models = guarded
+            before, after = text.split("models:\n", 1)
+            text = before + section + "models:\n" + after + guarded_models
+            models += [line.split("name: ", 1)[1].split(",", 1)[0] for line in guarded_models.splitlines()]
+        config.write_text(text)
         for name in ("openai-key", "anthropic-key"):
             subprocess.run([binary, "keys", "add", name, "--stdin", "--state", str(state)],
                            input=PROVIDER_KEY + "\n", text=True, check=True, capture_output=True, timeout=60)
         token = subprocess.run(
-            [binary, "token", "mint", "--subject", "bench", "--models", f"{PASS_MODEL},{TRANSLATED_MODEL}",
+            [binary, "token", "mint", "--subject", "bench", "--models", ",".join(models),
              "--ttl", "1d", "--state", str(state)],
             text=True, check=True, capture_output=True, timeout=60).stdout.strip()
         return cls(binary, state, config, token)
@@ -301,6 +379,25 @@ class Gatehouse:
         except TimeoutError as error:
             raise RuntimeError(f"{error}\n{child.stderr_tail()}") from None
         return target, cold_start
+
+
+def route_counters(gateway: Target) -> dict[str, float]:
+    """The router's counters from the gateway's /metrics (`gatehouse_route_…{labels}` → value)."""
+    request = f"GET /metrics HTTP/1.1\r\nHost: {HOST}:{gateway.port}\r\n\r\n".encode()
+    text = bytes(fetch(HOST, gateway.port, request, timeout=30).body).decode(errors="replace")
+    counters = {}
+    for line in text.splitlines():
+        if line.startswith("gatehouse_route_"):
+            series, _, value = line.rpartition(" ")
+            counters[series] = float(value)
+    return counters
+
+
+def routing_targets(gateway: Target) -> list[Target]:
+    """The one gatehouse process, asked for the plain model and for each routed one: the requests
+    differ only in `"model"`. The plain target keeps the gateway's name."""
+    return [gateway] + [replace(gateway, name=f"gatehouse-{model.removeprefix('sim-')}", model=model)
+                        for model in (ROUTED_MODEL, ONE_UPSTREAM_MODEL, FAILING_MODEL)]
 
 
 # --- LiteLLM --------------------------------------------------------------------------------
