@@ -129,6 +129,7 @@ extension GatewayError {
             case forbidden
             case guardrailBlocked = "guardrail_blocked"
             case guardrailPolicyUnknown = "guardrail_policy_unknown"
+            case guardrailUnavailable = "guardrail_unavailable"
             case internalFailure = "internal"
             case invalidField = "invalid_field"
             case invalidJSON = "invalid_json"
@@ -195,6 +196,7 @@ extension GatewayError {
         public static let forbidden = Code(.forbidden)
         public static let guardrailBlocked = Code(.guardrailBlocked)
         public static let guardrailPolicyUnknown = Code(.guardrailPolicyUnknown)
+        public static let guardrailUnavailable = Code(.guardrailUnavailable)
         public static let internalFailure = Code(.internalFailure)
         public static let invalidField = Code(.invalidField)
         public static let invalidJSON = Code(.invalidJSON)

@@ -44,7 +44,9 @@ struct EgressCommand: AsyncParsableCommand {
         help: "Make the socket group-writable (0660), for a front running as another user in the socket's group.")
     var groupSocket = false
 
-    @Option(name: .customLong("max-response-bytes"), help: "The most bytes of one provider answer passed on (default 256 MiB).")
+    @Option(
+        name: .customLong("max-response-bytes"),
+        help: "The most bytes of one provider answer passed on (default 256 MiB).")
     var maxResponseBytes: Int?
 
     @Option(name: .customLong("previous-exit"), help: .hidden)
@@ -67,7 +69,8 @@ struct EgressCommand: AsyncParsableCommand {
     }
 
     func serve(logger: Logger) async throws {
-        let secret = try LinkSecret.read(fromStandardInput: secretStdin, file: secretFile, missing: "give --secret-stdin or --secret-file")
+        let secret = try LinkSecret.read(
+            fromStandardInput: secretStdin, file: secretFile, missing: "give --secret-stdin or --secret-file")
 
         let environment = ProcessEnvironment.safeVariables()
         let state = stateOptions.resolve()
@@ -79,7 +82,8 @@ struct EgressCommand: AsyncParsableCommand {
         }
         EventLoops.configure(gatewayConfig, logger: logger)
         var keyStore: SealedKeyStore?
-        if gatewayConfig.providers.contains(where: { $0.keyName != nil }) || ensureKey != nil {
+        let egressTargets = gatewayConfig.providers + gatewayConfig.webhookEndpoints
+        if egressTargets.contains(where: { $0.keyName != nil }) || ensureKey != nil {
             do {
                 // The key-encryption key may come from GATEHOUSE_MASTER_KEY: read it, then wipe it from the environment.
                 let kek = try KeyEncryptionKey.load(from: state, environment: ProcessInfo.processInfo.environment)
@@ -97,7 +101,7 @@ struct EgressCommand: AsyncParsableCommand {
         let endpoints: [ProviderEndpoint]
         let keyholder: Keyholder
         do {
-            endpoints = try gatewayConfig.providers.map { provider in
+            endpoints = try egressTargets.map { provider in
                 try ProviderEndpoint(
                     name: provider.name, kind: provider.kind, baseURL: provider.baseURL, keyName: provider.keyName,
                     caFile: provider.caFile)
@@ -111,11 +115,13 @@ struct EgressCommand: AsyncParsableCommand {
             var limits = Keyholder.Limits()
             if let maxResponseBytes { limits.maxResponseBytes = max(1024, maxResponseBytes) }
             keyholder = try Keyholder(
-                endpoints: endpoints, keyStore: keyStore, audit: audit, limits: limits, logger: Logger(label: "gatehouse.egress"))
+                endpoints: endpoints, keyStore: keyStore, audit: audit, limits: limits,
+                logger: Logger(label: "gatehouse.egress"))
             keyholder.record(
                 .configLoaded,
                 [
-                    "config": .string(config), "providers": .string(endpoints.map { "\($0.name)=\($0.origin)" }.joined(separator: ",")),
+                    "config": .string(config),
+                    "providers": .string(endpoints.map { "\($0.name)=\($0.origin)" }.joined(separator: ",")),
                     "config_sha256": .sha256((try? Data(contentsOf: URL(fileURLWithPath: config))) ?? Data()),
                 ])
             if let previousExit {
@@ -129,7 +135,10 @@ struct EgressCommand: AsyncParsableCommand {
             logger: logger, socketMode: groupSocket ? 0o660 : 0o600)
         logger.info(
             "keyholder starting",
-            metadata: ["gatehouse.egress.providers": .string(endpoints.map { "\($0.name)=\($0.origin)" }.joined(separator: ","))])
+            metadata: [
+                "gatehouse.egress.providers": .string(
+                    endpoints.map { "\($0.name)=\($0.origin)" }.joined(separator: ","))
+            ])
 
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
@@ -229,7 +238,9 @@ enum LinkSecret {
         guard characters.count == 64 else { return nil }
         var bytes: [UInt8] = []
         for index in stride(from: 0, to: 64, by: 2) {
-            guard let byte = UInt8(String(decoding: characters[index..<index + 2], as: UTF8.self), radix: 16) else { return nil }
+            guard let byte = UInt8(String(decoding: characters[index..<index + 2], as: UTF8.self), radix: 16) else {
+                return nil
+            }
             bytes.append(byte)
         }
         return bytes

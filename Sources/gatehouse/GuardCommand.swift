@@ -59,6 +59,10 @@ struct GuardCommand: AsyncParsableCommand {
                 FileHandle.standardError.write(Data("gatehouse guard: \(error)\n".utf8))
                 throw ExitCode.failure
             }
+            if !loaded.webhooks.isEmpty {
+                FileHandle.standardError.write(
+                    Data("gatehouse guard: the policy's webhooks are not called offline\n".utf8))
+            }
             let fallback = GuardrailDirection(rawValue: direction) ?? .input
             let input = FileHandle.standardInput.readDataToEndOfFile()
             guard jsonl else {

@@ -159,6 +159,22 @@ struct GuardrailConfigTests {
             ),
             ("guardrails: {default: nope}", "guardrails.default"),
             ("guardrails: {policies: {p: {output: {json: redact}}}}", "guardrails.policies.p.output.json"),
+            (
+                "guardrails: {policies: {p: {input: {webhook: {action: block}}}}}",
+                "guardrails.policies.p.input.webhook.url"
+            ),
+            (
+                "guardrails: {policies: {p: {input: {webhook: {url: 'ftp://x', action: block}}}}}",
+                "guardrails.policies.p.input.webhook.url"
+            ),
+            (
+                "guardrails: {policies: {p: {input: {webhook: {url: 'http://127.0.0.1:9/s', action: redact}}}}}",
+                "guardrails.policies.p.input.webhook.action"
+            ),
+            (
+                "guardrails: {policies: {p: {output: {webhook: {url: 'http://127.0.0.1:9/s', on_error: maybe}}}}}",
+                "guardrails.policies.p.output.webhook.on_error"
+            ),
             ("guardrails: {policies: {p: {input: {json: block}}}}", "guardrails.policies.p.input.json"),
             ("guardrails: {policies: {'a b': {}}}", "guardrails.policies.a b"),
         ])
@@ -169,6 +185,41 @@ struct GuardrailConfigTests {
         } throws: { error in
             "\(error)".hasPrefix("bad.yaml: \(key):")
         }
+    }
+
+    @Test("a webhook becomes an endpoint of the keyholder's own, with its key, timeout and failure mode")
+    func webhooks() throws {
+        let yaml =
+            base + """
+                guardrails:
+                  policies:
+                    p:
+                      input: {webhook: {url: "http://127.0.0.1:8700/scan", key: hook, timeout_ms: 250}}
+                      output: {webhook: {url: "https://scan.example/out", action: flag, on_error: allow}}
+                models: [{name: m, provider: oa, guardrails: p}]
+                """
+        let config = try GatewayConfig.parse(yaml, file: "g.yaml", environment: [:])
+        let policy = try #require(config.guardrailPolicies["p"])
+        let input = try #require(policy.webhooks(.input).first)
+        #expect(input.endpoint == "guardrail-webhook.p.input" && input.keyName == "hook")
+        #expect(input.action == .block && input.failsClosed && input.timeout == .milliseconds(250))
+        let output = try #require(policy.webhooks(.output).first)
+        #expect(output.action == .flag && !output.failsClosed && output.timeout == .seconds(1))
+        #expect(
+            config.webhookEndpoints.map(\.name) == ["guardrail-webhook.p.input", "guardrail-webhook.p.output"])
+        #expect(config.webhookEndpoints.first?.baseURL == "http://127.0.0.1:8700/scan")
+        #expect(config.webhookEndpoints.first?.keyName == "hook")
+        #expect(!config.providers.contains { $0.name.hasPrefix("guardrail-webhook") })
+    }
+
+    @Test("a webhook's answer is read strictly; its type is kept only when it is a short lower-case name")
+    func webhookAnswers() {
+        #expect(
+            GuardrailWebhook.parse(#"{"flagged": true, "type": "topic_x"}"#) == .init(flagged: true, label: "topic_x"))
+        #expect(GuardrailWebhook.parse(#"{"flagged": false}"#) == .init(flagged: false, label: nil))
+        #expect(GuardrailWebhook.parse(#"{"flagged": true, "type": "Drop Table; --"}"#)?.label == nil)
+        #expect(GuardrailWebhook.parse(#"{"flagged": "yes"}"#) == nil)
+        #expect(GuardrailWebhook.parse("not json") == nil)
     }
 
     @Test("a model naming a policy that does not exist is refused")

@@ -48,6 +48,8 @@ public enum FindingType: String, Sendable, CaseIterable, Comparable {
     case canary
     case tokenLimit = "token_limit"
     case invalidJSON = "invalid_json"
+    case webhook
+    case webhookUnavailable = "webhook_unavailable"
 
     public static func < (a: FindingType, b: FindingType) -> Bool { a.rawValue < b.rawValue }
 

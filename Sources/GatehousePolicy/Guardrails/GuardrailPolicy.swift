@@ -44,11 +44,13 @@ public enum ScannerKind: String, Sendable, CaseIterable {
     case canary
     /// The answer is valid JSON when the caller asked for JSON mode.
     case json
+    /// An operator's scanning service, asked over HTTP.
+    case webhook
 
     /// Where the scanner may be used.
     public var directions: Set<GuardrailDirection> {
         switch self {
-        case .secrets, .pii, .bannedSubstrings, .regex, .invisibleText: return [.input, .output]
+        case .secrets, .pii, .bannedSubstrings, .regex, .invisibleText, .webhook: return [.input, .output]
         case .promptInjection, .tokenLimit: return [.input]
         case .markdownImageExfil, .canary, .json: return [.output]
         }
@@ -84,10 +86,12 @@ public struct GuardrailPolicy: Sendable {
     /// What to do with an answer that is not valid JSON when the caller asked for JSON mode
     /// (`block` or `flag`: there is nothing to redact).
     public var json: GuardrailAction
+    /// The operator's scanning services, input and output.
+    public var webhooks: [GuardrailWebhook]
 
     public init(
         name: String, input: [GuardrailRule] = [], output: [GuardrailRule] = [], tokenLimit: Int? = nil,
-        canary: GuardrailAction = .off, json: GuardrailAction = .off
+        canary: GuardrailAction = .off, json: GuardrailAction = .off, webhooks: [GuardrailWebhook] = []
     ) {
         self.name = name
         self.input = input
@@ -95,10 +99,15 @@ public struct GuardrailPolicy: Sendable {
         self.tokenLimit = tokenLimit
         self.canary = canary
         self.json = json
+        self.webhooks = webhooks
     }
 
     public var isEmpty: Bool {
-        input.isEmpty && output.isEmpty && tokenLimit == nil && canary == .off && json == .off
+        input.isEmpty && output.isEmpty && tokenLimit == nil && canary == .off && json == .off && webhooks.isEmpty
+    }
+
+    public func webhooks(_ direction: GuardrailDirection) -> [GuardrailWebhook] {
+        webhooks.filter { $0.direction == direction }
     }
 
     /// Both policies apply (the stricter of two: whatever either blocks is blocked, whatever
@@ -108,7 +117,7 @@ public struct GuardrailPolicy: Sendable {
         return GuardrailPolicy(
             name: name + "+" + other.name, input: input + other.input, output: output + other.output,
             tokenLimit: [tokenLimit, other.tokenLimit].compactMap { $0 }.min(), canary: max(canary, other.canary),
-            json: max(json, other.json))
+            json: max(json, other.json), webhooks: webhooks + other.webhooks.filter { !webhooks.contains($0) })
     }
 }
 
@@ -123,8 +132,9 @@ public enum JSONAnswerCheck {
         GuardrailRule(kind: .json, action: action, scanner: NothingScanner())
     }
 
-    struct NothingScanner: TextScanner {
-        func scan(_ text: String) -> [Finding] { [] }
+    public struct NothingScanner: TextScanner {
+        public init() {}
+        public func scan(_ text: String) -> [Finding] { [] }
     }
 }
 

@@ -14,17 +14,24 @@ public struct StreamTextGuard: Sendable {
     private let json: GuardrailAction
     /// The text released so far, kept while the JSON check is on.
     private var released: [UInt8] = []
-    private var checkedJSON = false
+    /// Hold the whole text back until its end (an output webhook reads it whole before any goes out).
+    private let holdsAll: Bool
+    /// The text is complete (`finish` with `checksJSON`).
+    private var complete = false
 
-    public init(rules: [GuardrailRule], vault: PlaceholderVault, window: Int = 256, json: GuardrailAction = .off) {
+    public init(
+        rules: [GuardrailRule], vault: PlaceholderVault, window: Int = 256, json: GuardrailAction = .off,
+        holdsAll: Bool = false
+    ) {
         self.rules = rules.filter { $0.action != .off }
         self.vault = vault
         self.window = window
         self.json = json
+        self.holdsAll = holdsAll
     }
 
     /// Whether the guard has anything to do (otherwise deltas pass unchanged).
-    public var isActive: Bool { !rules.isEmpty || !vault.isEmpty || json != .off }
+    public var isActive: Bool { !rules.isEmpty || !vault.isEmpty || json != .off || holdsAll }
 
     /// The text of `delta` (and of what was held back) that may go out now.
     public mutating func feed(_ delta: String, verdict: inout GuardrailVerdict) -> String {
@@ -39,9 +46,9 @@ public struct StreamTextGuard: Sendable {
     public mutating func finish(verdict: inout GuardrailVerdict, checksJSON: Bool = false) -> String {
         guard isActive, !isBlocked else { return "" }
         var out = release(upTo: pending.count, verdict: &verdict)
-        if checksJSON, json != .off, !checkedJSON, !isBlocked {
-            checkedJSON = true
-            if !JSONAnswerCheck.isValid(String(decoding: released, as: UTF8.self)) {
+        if checksJSON, !complete, !isBlocked {
+            complete = true
+            if json != .off, !JSONAnswerCheck.isValid(String(decoding: released, as: UTF8.self)) {
                 verdict.add(.output, JSONAnswerCheck.rule(json), type: .invalidJSON, count: 1)
                 if json == .block {
                     isBlocked = true
@@ -52,9 +59,12 @@ public struct StreamTextGuard: Sendable {
         return out
     }
 
+    /// The answer's text released so far (kept only for the JSON check and a held-back stream).
+    public var releasedText: String { String(decoding: released, as: UTF8.self) }
+
     /// Where the text that may go out ends.
     private func cut() -> Int {
-        if json == .block && !checkedJSON { return 0 }
+        if (json == .block || holdsAll) && !complete { return 0 }
         var cut = pending.count
         if !rules.isEmpty {
             // Keep the last `window` bytes, back to a space or line end, unless that holds too much.
@@ -92,7 +102,7 @@ public struct StreamTextGuard: Sendable {
             return ""
         }
         let restored = vault.restore(cleaned)
-        if json != .off { released.append(contentsOf: restored.utf8) }
+        if json != .off || holdsAll { released.append(contentsOf: restored.utf8) }
         return restored
     }
 

@@ -50,6 +50,9 @@ public struct GatewayConfig: Sendable {
 
     /// Named guardrail policies (`guardrails.policies`).
     public var guardrailPolicies: [String: GuardrailPolicy] = [:]
+    /// The guardrail policies' webhooks, as endpoints of the keyholder (not providers: no model
+    /// routes to them).
+    public var webhookEndpoints: [Provider] = []
     /// The policy of models that name none (`guardrails.default`).
     public var defaultGuardrails: String?
     /// Each model's guardrail policy, by model name (`models[].guardrails`).

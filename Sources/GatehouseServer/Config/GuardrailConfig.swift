@@ -26,8 +26,17 @@ extension GatewayConfig.Reader {
                     throw fail(
                         "guardrails.policies.\(name)", "is not a valid policy name (letters, digits, '.', '_', '-')")
                 }
-                config.guardrailPolicies[name] = try readPolicy(
-                    named[name] as Any, key: "guardrails.policies.\(name)", name: name)
+                let policy = try readPolicy(named[name] as Any, key: "guardrails.policies.\(name)", name: name)
+                config.guardrailPolicies[name] = policy
+                // Each webhook is an endpoint of the keyholder's, like a provider.
+                for hook in policy.webhooks {
+                    guard !config.providers.contains(where: { $0.name == hook.endpoint }) else {
+                        throw fail("guardrails.policies.\(name)", "a provider is named '\(hook.endpoint)'")
+                    }
+                    config.webhookEndpoints.append(
+                        GatewayConfig.Provider(
+                            name: hook.endpoint, kind: .openAICompatible, baseURL: hook.url, keyName: hook.keyName))
+                }
             }
         }
         if let name = try string(guardrails["default"], "guardrails.default") {
@@ -60,6 +69,8 @@ extension GatewayConfig.Reader {
                     result.tokenLimit = try int(setting, settingKey, range: 1...10_000_000)
                 case .canary:
                     result.canary = try action(setting, settingKey, allowed: [])
+                case .webhook:
+                    result.webhooks.append(try readWebhook(setting, settingKey, direction: direction, policy: name))
                 case .json:
                     result.json = try action(setting, settingKey, allowed: [])
                     guard result.json != .redact else {
@@ -114,6 +125,35 @@ extension GatewayConfig.Reader {
         return result
     }
 
+    /// `webhook: {url, action, timeout_ms, on_error, key}`.
+    private func readWebhook(_ value: Any, _ key: String, direction: GuardrailDirection, policy: String) throws
+        -> GuardrailWebhook
+    {
+        let fields = try mapping(value, key, allowed: ["url", "action", "timeout_ms", "on_error", "key"])
+        guard let url = try string(fields["url"], "\(key).url"),
+            url.hasPrefix("http://") || url.hasPrefix("https://")
+        else {
+            throw fail("\(key).url", "is required: the service's http:// or https:// URL")
+        }
+        let hookAction = try action(fields["action"] ?? "block", "\(key).action", allowed: [])
+        guard hookAction == .block || hookAction == .flag else {
+            throw fail("\(key).action", "must be block or flag")
+        }
+        let timeout = try int(fields["timeout_ms"], "\(key).timeout_ms", range: 1...60_000) ?? 1000
+        let onError = try string(fields["on_error"], "\(key).on_error") ?? "block"
+        guard onError == "block" || onError == "allow" else {
+            throw fail("\(key).on_error", "must be block (fail closed, the default) or allow")
+        }
+        let keyName = try string(fields["key"], "\(key).key")
+        if let keyName, !SealedKeyStore.isValidName(keyName) {
+            throw fail("\(key).key", "is not a sealed key name (letters, digits, '.', '_', '-')")
+        }
+        return GuardrailWebhook(
+            direction: direction, url: url, keyName: keyName, action: hookAction, failsClosed: onError == "block",
+            timeout: .milliseconds(timeout),
+            endpoint: GuardrailWebhook.endpointName(policy: policy, direction: direction))
+    }
+
     /// The options each scanner takes besides `action`.
     static let options: [ScannerKind: Set<String>] = [
         .pii: ["names"], .promptInjection: ["threshold"], .bannedSubstrings: ["values", "case_sensitive"],
@@ -148,7 +188,7 @@ extension GatewayConfig.Reader {
                 values, caseSensitive: try bool(options["case_sensitive"], "\(key).case_sensitive") ?? false)
         case .markdownImageExfil:
             return MarkdownExfilScanner(allowedHosts: try strings(options["allow_hosts"], "\(key).allow_hosts"))
-        case .regex, .tokenLimit, .canary, .json:
+        case .regex, .tokenLimit, .canary, .json, .webhook:
             throw fail(key, "is not a scanner")
         }
     }

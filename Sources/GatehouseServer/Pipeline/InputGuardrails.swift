@@ -39,7 +39,9 @@ extension Gateway {
         }
 
         /// Whether the answer must be read (scanned, or placeholders restored).
-        var guardsOutput: Bool { !outputRules.isEmpty || !vault.isEmpty || json != .off }
+        var guardsOutput: Bool {
+            !outputRules.isEmpty || !vault.isEmpty || json != .off || !policy.webhooks(.output).isEmpty
+        }
     }
 
     /// The policy for a request: the model's (or the default), and the token's; both apply.

@@ -6,7 +6,7 @@ extension Gateway {
     /// Stage 6: the answer's guardrails. A whole answer is scanned (and its placeholders
     /// restored) before anything is sent; a stream is guarded as it is relayed
     /// (``StreamRelay``), holding back only what could still become a match.
-    func outputGuardrails(_ routed: inout Routed, call: Call, exchange: inout Exchange) throws {
+    func outputGuardrails(_ routed: inout Routed, call: Call, exchange: inout Exchange) async throws {
         guard var state = call.guardrails, state.guardsOutput, call.operation == .chat else { return }
         guard case .whole(let whole, let dropped) = routed.answer else { return }
         var response: ChatResponse
@@ -31,6 +31,18 @@ extension Gateway {
         }
         if state.json != .off, response.toolCalls.isEmpty, !JSONAnswerCheck.isValid(response.text ?? "") {
             state.verdict.add(.output, JSONAnswerCheck.rule(state.json), type: .invalidJSON, count: 1)
+        }
+        // The output webhooks read the answer as the caller would get it.
+        for hook in state.policy.webhooks(.output) where state.verdict.blocked == nil {
+            do {
+                state.verdict = state.verdict.merged(
+                    with: try await askWebhook(
+                        hook, texts: [response.text ?? ""], policy: state.policy.name,
+                        model: routed.deployment.publicName))
+            } catch {
+                exchange.guardrails = state.verdict.merged(with: Self.failureVerdict(hook))
+                throw error
+            }
         }
         exchange.guardrails = state.verdict
         if let blocked = state.verdict.blocked, blocked.direction == .output {

@@ -74,9 +74,12 @@ extension Gateway {
                 mapping: .translate(encoder), decoder: provider.makeStreamDecoder(deployment: deployment),
                 errorEncoder: encoder, body: upstream.body,
                 textGuard: call.guardrails.map {
-                    StreamTextGuard(rules: $0.outputRules, vault: $0.vault, json: $0.json)
+                    StreamTextGuard(
+                        rules: $0.outputRules, vault: $0.vault, json: $0.json,
+                        holdsAll: !$0.policy.webhooks(.output).isEmpty)
                 },
-                policyName: call.guardrails?.policy.name ?? "")
+                policyName: call.guardrails?.policy.name ?? "",
+                finalCheck: call.guardrails.flatMap { streamWebhookCheck($0, model: deployment.publicName) })
             return try await start(relay, droppedFields: prepared.droppedFields)
         case .embeddings:
             if deployment.kind.dialect == .openAI {

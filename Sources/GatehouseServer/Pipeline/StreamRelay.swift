@@ -36,10 +36,15 @@ struct StreamRelay: Sendable {
     private let policyName: String
     /// A tool call began: the JSON-mode check is not for such an answer.
     private var sawToolCall = false
+    /// Asked once with the whole answer's text before it goes out (the output webhooks): the
+    /// verdict to add, and the refusal if the answer is to be withheld.
+    typealias FinalCheck = @Sendable (String) async -> (verdict: GuardrailVerdict, refusal: GatewayError?)
+    private let finalCheck: FinalCheck?
+    private var finalChecked = false
 
     init(
         mapping: Mapping, decoder: any ProviderStreamDecoder, errorEncoder: any IngressStreamEncoder, body: ByteStream,
-        textGuard: StreamTextGuard? = nil, policyName: String = ""
+        textGuard: StreamTextGuard? = nil, policyName: String = "", finalCheck: FinalCheck? = nil
     ) {
         self.mapping = mapping
         self.decoder = decoder
@@ -47,6 +52,7 @@ struct StreamRelay: Sendable {
         self.iterator = body.makeAsyncIterator()
         self.textGuard = textGuard?.isActive == true ? textGuard : nil
         self.policyName = policyName
+        self.finalCheck = finalCheck
     }
 
     /// A failure is waiting behind the output already returned.
@@ -62,18 +68,18 @@ struct StreamRelay: Sendable {
         guard !ended else { return nil }
         guard let chunk = try await iterator.next() else {
             ended = true
-            return try finish()
+            return try await finish()
         }
         var out = ByteBuffer()
         do {
-            for parsed in try parser.feed(chunk) { try relay(parsed, into: &out) }
+            for parsed in try parser.feed(chunk) { try await relay(parsed, into: &out) }
         } catch {
             pendingFailure = error
         }
         return out
     }
 
-    private mutating func relay(_ parsed: SSEParser.Parsed, into out: inout ByteBuffer) throws {
+    private mutating func relay(_ parsed: SSEParser.Parsed, into out: inout ByteBuffer) async throws {
         switch mapping {
         case .passThrough(let hideUsageChunk):
             guard let usage = try decoder.observe(parsed.event) else {
@@ -86,7 +92,7 @@ struct StreamRelay: Sendable {
             var text = ""
             for event in try decoder.decode(parsed.event) {
                 if case .usage(let value) = event { usage = value }
-                for guarded in try guardText(event) { text += encoder.encode(guarded) }
+                for guarded in try await guardText(event) { text += encoder.encode(guarded) }
             }
             mapping = .translate(encoder)
             out.writeString(text)
@@ -95,7 +101,7 @@ struct StreamRelay: Sendable {
 
     /// An event as the output guardrails let it out: text deltas scanned (what could still
     /// become a match is held back), the held text released before the answer's end.
-    private mutating func guardText(_ event: StreamEvent) throws -> [StreamEvent] {
+    private mutating func guardText(_ event: StreamEvent) async throws -> [StreamEvent] {
         guard var textGuard else { return [event] }
         defer { self.textGuard = textGuard }
         switch event {
@@ -107,10 +113,20 @@ struct StreamRelay: Sendable {
             if case .toolCallStart = event { sawToolCall = true }
             let rest = textGuard.finish(verdict: &verdict, checksJSON: !sawToolCall)
             try checkBlocked(textGuard)
+            if case .finish = event { try await checkFinal(textGuard) }
             return rest.isEmpty ? [event] : [.textDelta(rest), event]
         default:
             return [event]
         }
+    }
+
+    /// The final check (output webhooks) on the whole text, once, before its end goes out.
+    private mutating func checkFinal(_ textGuard: StreamTextGuard) async throws {
+        guard let finalCheck, !finalChecked else { return }
+        finalChecked = true
+        let (found, refusal) = await finalCheck(textGuard.releasedText)
+        verdict = verdict.merged(with: found)
+        if let refusal { throw refusal }
     }
 
     private func checkBlocked(_ textGuard: StreamTextGuard) throws {
@@ -120,11 +136,11 @@ struct StreamRelay: Sendable {
 
     /// The events of an unterminated last block, the decoder's trailing events, and the
     /// encoder's close. Throws when the provider's stream ended before it said it was complete.
-    private mutating func finish() throws -> ByteBuffer {
+    private mutating func finish() async throws -> ByteBuffer {
         var out = ByteBuffer()
         for parsed in parser.finish() {
             let before = out.readableBytes
-            try relay(parsed, into: &out)
+            try await relay(parsed, into: &out)
             // A block without its blank line is forwarded with one.
             if case .passThrough = mapping, out.readableBytes > before { out.writeBytes([10, 10]) }
         }
@@ -135,13 +151,14 @@ struct StreamRelay: Sendable {
             var text = ""
             for event in try decoder.finish() {
                 if case .usage(let value) = event { usage = value }
-                for guarded in try guardText(event) { text += encoder.encode(guarded) }
+                for guarded in try await guardText(event) { text += encoder.encode(guarded) }
             }
             // Text still held when the provider ended without a finish event.
             if var textGuard {
                 let rest = textGuard.finish(verdict: &verdict, checksJSON: !sawToolCall)
                 self.textGuard = textGuard
                 try checkBlocked(textGuard)
+                try await checkFinal(textGuard)
                 if !rest.isEmpty { text += encoder.encode(.textDelta(rest)) }
             }
             text += encoder.finish()

@@ -10,8 +10,9 @@ extension Gateway {
             var call = try await parse(request, operation: operation, principal: principal, exchange: &exchange)
             let model = try authorize(call, exchange: exchange)
             try inputGuardrails(&call, model: model, exchange: &exchange)
+            try await inputWebhooks(&call, model: model, exchange: &exchange)
             var routed = try await route(&call, model: model, exchange: &exchange)
-            try outputGuardrails(&routed, call: call, exchange: &exchange)
+            try await outputGuardrails(&routed, call: call, exchange: &exchange)
             return respond(routed, call: call, exchange: exchange)
         } catch {
             return failure(error, exchange: exchange)
