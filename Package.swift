@@ -146,3 +146,22 @@ let package = Package(
         ),
     ]
 )
+
+// Fuzz targets (Fuzz/NAME/), built only by scripts/fuzz: it sets GATEHOUSE_FUZZ=1 and builds with
+// -sanitize=fuzzer,address into .build-fuzz. The normal build does not see them.
+if Context.environment["GATEHOUSE_FUZZ"] == "1" {
+    let fuzzTargets: [(String, [Target.Dependency])] = [
+        ("json", ["GatehouseCore"]),
+        ("sse", ["GatehouseCore", .product(name: "NIOCore", package: "swift-nio")]),
+        ("link", ["GatehouseLink", .product(name: "NIOCore", package: "swift-nio")]),
+        ("token", ["GatehouseSecurity", .product(name: "Crypto", package: "swift-crypto")]),
+    ]
+    for (name, dependencies) in fuzzTargets {
+        package.targets.append(
+            .executableTarget(
+                name: "fuzz-\(name)", dependencies: dependencies, path: "Fuzz/\(name)",
+                exclude: ["seeds", "dictionary"],
+                swiftSettings: [.unsafeFlags(["-parse-as-library"])]))
+        package.products.append(.executable(name: "fuzz-\(name)", targets: ["fuzz-\(name)"]))
+    }
+}

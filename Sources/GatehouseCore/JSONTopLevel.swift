@@ -289,21 +289,32 @@ public struct JSONTopLevel: Sendable {
         }
 
         mutating func skipNumber() throws(ScanError) {
+            let start = index
             if bytes[index] == UInt8(ascii: "-") { index += 1 }
             guard index < bytes.count else { throw malformed }
+            let integerStart = index
             if bytes[index] == UInt8(ascii: "0") {
                 index += 1
             } else {
                 try skipDigits()
             }
+            let integerDigits = index - integerStart
             if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
                 index += 1
                 try skipDigits()
             }
+            var hasExponent = false
             if index < bytes.count, bytes[index] | 0x20 == UInt8(ascii: "e") {
+                hasExponent = true
                 index += 1
                 if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
                 try skipDigits()
+            }
+            // A number beyond a double's range (1e309) is refused, as the gateway's JSON reader and
+            // Foundation's refuse it: only one with an exponent or over 308 integer digits can be.
+            if hasExponent || integerDigits > 308 {
+                let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+                guard let value = Double(text), value.isFinite else { throw .malformed(offset: start) }
             }
         }
 
@@ -363,12 +374,33 @@ public struct JSONTopLevel: Sendable {
                 UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
                 index += 1
             case UInt8(ascii: "u"):
-                guard index + 4 < bytes.count else { throw malformed }
-                for offset in 1...4 where !Self.isHexDigit(bytes[index + offset]) { throw malformed }
+                // A UTF-16 code unit; a surrogate only as the first of a pair (the gateway's JSON
+                // reader and Foundation's refuse a lone one, so a body holding one is not passed on).
+                let unit = try codeUnit(at: index + 1)
                 index += 5
+                if (0xDC00...0xDFFF).contains(unit) { throw malformed }
+                if (0xD800...0xDBFF).contains(unit) {
+                    guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"),
+                        bytes[index + 1] == UInt8(ascii: "u"),
+                        (0xDC00...0xDFFF).contains(try codeUnit(at: index + 2))
+                    else { throw malformed }
+                    index += 6
+                }
             default:
                 throw malformed
             }
+        }
+
+        /// The four hex digits at `offset`.
+        func codeUnit(at offset: Int) throws(ScanError) -> UInt32 {
+            guard offset + 4 <= bytes.count else { throw malformed }
+            var unit: UInt32 = 0
+            for k in 0..<4 {
+                let byte = bytes[offset + k]
+                guard Self.isHexDigit(byte) else { throw malformed }
+                unit = unit << 4 | UInt32(byte <= UInt8(ascii: "9") ? byte - UInt8(ascii: "0") : (byte | 0x20) - UInt8(ascii: "a") + 10)
+            }
+            return unit
         }
 
         static func isHexDigit(_ byte: UInt8) -> Bool {

@@ -30,6 +30,7 @@ public struct SSEParser: Sendable {
     private var dataLines: [String] = []
     private var rawEvent: [UInt8] = []
     private var sawCR = false
+    private var isFirstLine = true
     /// Refuses an event larger than this, so a hostile upstream cannot exhaust memory.
     public let maxEventBytes: Int
 
@@ -103,6 +104,11 @@ public struct SSEParser: Sendable {
     }
 
     private mutating func processLine() -> Parsed? {
+        if isFirstLine {
+            // A byte-order mark before the stream's first line is not part of it (WHATWG).
+            isFirstLine = false
+            if buffer.starts(with: [0xEF, 0xBB, 0xBF]) { buffer.removeFirst(3) }
+        }
         if buffer.isEmpty {
             defer {
                 eventName = nil
@@ -120,7 +126,8 @@ public struct SSEParser: Sendable {
         if field.elementsEqual("data".utf8) {
             dataLines.append(String(decoding: buffer[valueStart...], as: UTF8.self))
         } else if field.elementsEqual("event".utf8) {
-            eventName = String(decoding: buffer[valueStart...], as: UTF8.self)
+            // An empty type is the default one, as no `event` line at all (WHATWG: "message").
+            eventName = valueStart < buffer.count ? String(decoding: buffer[valueStart...], as: UTF8.self) : nil
         }
         return nil
     }

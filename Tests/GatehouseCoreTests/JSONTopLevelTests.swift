@@ -98,6 +98,35 @@ struct JSONStrictScanTests {
         #expect(throws: JSONTopLevel.ScanError.self) { try JSONTopLevel(scanning: json) }
     }
 
+    /// Found by the fuzz target Fuzz/json: a lone surrogate escape passed the scan while the gateway's
+    /// JSON reader and Foundation's refused it.
+    @Test("refuses unpaired surrogate escapes, in keys and values, and accepts a pair", arguments: [
+        #"{"a":"\ude00"}"#, #"{"a":"\ud83d"}"#, #"{"a":"\ud83dx"}"#, #"{"a":"\ud83d\u0041"}"#, #"{"\udc00":1}"#,
+        #"{"a":"\ud83d\ud83d"}"#, #"{"a":"\ud83d\"}"#,
+    ])
+    func refusesLoneSurrogates(json: String) {
+        #expect(throws: JSONTopLevel.ScanError.self) { try JSONTopLevel(scanning: ByteBuffer(string: json)) }
+        #expect(JSONValue.parse(json) == nil)
+    }
+
+    /// Found by the fuzz target Fuzz/json: the gateway's reader and Foundation refuse a number that overflows a double.
+    @Test("refuses numbers beyond a double's range and accepts those within it", arguments: [
+        (#"{"a":1e309}"#, false), (#"{"a":-1.5E+400}"#, false), ("{\"a\":" + String(repeating: "9", count: 320) + "}", false),
+        (#"{"a":1e308}"#, true), (#"{"a":1e-400}"#, true), ("{\"a\":" + String(repeating: "9", count: 300) + "}", true),
+    ])
+    func numberRange(json: String, accepted: Bool) {
+        #expect(((try? JSONTopLevel(scanning: ByteBuffer(string: json))) != nil) == accepted)
+        #expect((JSONValue.parse(json) != nil) == accepted)
+    }
+
+    @Test("accepts surrogate pairs, in either case of hex digit")
+    func acceptsSurrogatePairs() throws {
+        for json in [#"{"a":"\ud83d\ude00"}"#, #"{"\uD83D\uDE00":"x\uD83D\uDe00y"}"#] {
+            #expect(try JSONTopLevel(scanning: ByteBuffer(string: json)).members.count == 1)
+            #expect(JSONValue.parse(json) != nil)
+        }
+    }
+
     /// The scan skips plain string bytes eight at a time: every byte value, at every offset
     /// within and across those words, must be judged as it would be one byte at a time.
     @Test("judges every byte value at every offset of a long string the same way")

@@ -27,6 +27,21 @@ struct SSEParserTests {
         #expect(events.map(\.event) == [SSEEvent(data: "a\nb")])
     }
 
+    /// Found by the fuzz target Fuzz/sse against the WHATWG algorithm.
+    @Test("an empty event type is the default type, and a byte-order mark before the first line is dropped")
+    func whatwgDefaults() throws {
+        let events = try parse(["event: \ndata: a\n\nevent:\ndata: b\n\n"])
+        #expect(events.map(\.event) == [SSEEvent(data: "a"), SSEEvent(data: "b")])
+        let stream = "\u{FEFF}data: first\n\n"
+        for cut in 1..<stream.utf8.count {
+            let bytes = Array(stream.utf8)
+            var parser = SSEParser()
+            var parsed = try parser.feed(ByteBuffer(bytes: bytes[..<cut]))
+            parsed += try parser.feed(ByteBuffer(bytes: bytes[cut...]))
+            #expect((parsed + parser.finish()).map(\.event) == [SSEEvent(data: "first")])
+        }
+    }
+
     @Test("keeps the raw bytes of each event for pass-through")
     func rawBytes() throws {
         let text = "event: ping\ndata: {}\n\n"
