@@ -61,3 +61,10 @@ public enum FindingType: String, Sendable, CaseIterable, Comparable {
 public protocol TextScanner: Sendable {
     func scan(_ text: String) -> [Finding]
 }
+
+/// The scanner of a rule that reads no text itself (the token limit, the JSON check, webhooks):
+/// the rule is there for its kind and action, which verdicts record.
+public struct NoScanner: TextScanner {
+    public init() {}
+    public func scan(_ text: String) -> [Finding] { [] }
+}

@@ -129,12 +129,7 @@ public enum JSONAnswerCheck {
 
     /// The check as a rule with `action` (it has no text scanner).
     public static func rule(_ action: GuardrailAction) -> GuardrailRule {
-        GuardrailRule(kind: .json, action: action, scanner: NothingScanner())
-    }
-
-    public struct NothingScanner: TextScanner {
-        public init() {}
-        public func scan(_ text: String) -> [Finding] { [] }
+        GuardrailRule(kind: .json, action: action, scanner: NoScanner())
     }
 }
 

@@ -42,12 +42,12 @@ public struct GuardrailWebhook: Sendable, Equatable {
 
     /// The rule a flagged answer is recorded under; `label`, the service's type, when it gave one.
     public func rule(label: String? = nil) -> GuardrailRule {
-        GuardrailRule(kind: .webhook, action: action, label: label, scanner: JSONAnswerCheck.NothingScanner())
+        GuardrailRule(kind: .webhook, action: action, label: label, scanner: NoScanner())
     }
 
     /// The rule a failure is recorded under: blocking when the webhook fails closed.
     public var failureRule: GuardrailRule {
-        GuardrailRule(kind: .webhook, action: failsClosed ? .block : .flag, scanner: JSONAnswerCheck.NothingScanner())
+        GuardrailRule(kind: .webhook, action: failsClosed ? .block : .flag, scanner: NoScanner())
     }
 
     public static func requestBody(

@@ -108,10 +108,6 @@ extension Gateway {
     /// The token-limit check as a rule (it has no scanner of its own).
     static let tokenLimitRule = GuardrailRule(kind: .tokenLimit, action: .block, scanner: NoScanner())
 
-    struct NoScanner: TextScanner {
-        func scan(_ text: String) -> [Finding] { [] }
-    }
-
     /// The refusal for a blocking finding: names the policy, the scanner and the type, never the text.
     static func refusal(_ entry: GuardrailVerdict.Entry, policy: String) -> GatewayError {
         let scanner = entry.label.map { "\(entry.kind.rawValue) '\($0)'" } ?? entry.kind.rawValue
