@@ -82,6 +82,15 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // SQLite 3 from the system (Debian's libsqlite3-dev): the ledger's embedded store.
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        // The ledger: spend, budgets, rate-limit state and request metadata, in SQLite (or PostgreSQL).
+        // Runs in the keyholder process; the front reaches it only through the link.
+        .target(
+            name: "GatehouseLedger",
+            dependencies: ["GatehouseCore", "GatehousePolicy", "GatehouseSecurity", "CSQLite"],
+            swiftSettings: strict
+        ),
         // The front's seccomp sandbox (no network sockets once listening). C, no dependencies.
         .target(name: "CGatehouseSandbox"),
         // Provider simulator: a test and benchmark fixture, independent of the gateway's translation code.
@@ -112,7 +121,7 @@ let package = Package(
             name: "gatehouse",
             dependencies: [
                 "GatehouseCore", "GatehouseSecurity", "GatehouseServer", "GatehouseEgress", "GatehouseLink", "GatehousePolicy",
-                "GatehouseSimulator", "CGatehouseSandbox",
+                "GatehouseLedger", "GatehouseSimulator", "CGatehouseSandbox",
                 "GatehouseSupplyChain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -128,6 +137,7 @@ let package = Package(
         .testTarget(name: "GatehouseSupplyChainTests", dependencies: ["GatehouseSupplyChain"]),
         .testTarget(name: "GatehouseEgressTests", dependencies: ["GatehouseEgress", "GatehouseCore"]),
         .testTarget(name: "GatehousePolicyTests", dependencies: ["GatehousePolicy", "GatehouseCore"]),
+        .testTarget(name: "GatehouseLedgerTests", dependencies: ["GatehouseLedger", "GatehousePolicy", "GatehouseCore", "GatehouseSecurity"]),
         .testTarget(name: "GatehouseProvidersTests", dependencies: ["GatehouseProviders", "GatehouseCore"]),
         .testTarget(
             name: "GatehouseLinkTests",

@@ -53,13 +53,22 @@ public enum FinishReason: Sendable, Equatable {
 }
 
 /// Token counts reported by a provider.
+///
+/// `promptTokens` counts every input token, those read from and written to a prompt cache
+/// included (OpenAI's and Gemini's convention; Anthropic reports the three apart and is added up).
 public struct Usage: Sendable, Equatable {
     public var promptTokens: Int
     public var completionTokens: Int
+    /// Input tokens read from the provider's prompt cache (part of `promptTokens`).
+    public var cachedPromptTokens: Int
+    /// Input tokens written to the provider's prompt cache (part of `promptTokens`; Anthropic only).
+    public var cacheWriteTokens: Int
 
-    public init(promptTokens: Int, completionTokens: Int) {
+    public init(promptTokens: Int, completionTokens: Int, cachedPromptTokens: Int = 0, cacheWriteTokens: Int = 0) {
         self.promptTokens = promptTokens
         self.completionTokens = completionTokens
+        self.cachedPromptTokens = cachedPromptTokens
+        self.cacheWriteTokens = cacheWriteTokens
     }
 
     public var totalTokens: Int { promptTokens + completionTokens }

@@ -167,6 +167,13 @@ public final class KeyholderLink: EgressTransport, Sendable {
         return String(buffer: payload)
     }
 
+    /// Asks the ledger (in the keyholder) one question: leases, returns, usage reports.
+    public func askLedger(_ question: JSONValue) async throws -> JSONValue {
+        guard case .ledgerReply(let payload) = try await ask(.ledgerRequest(ByteBuffer(string: question.compactText())))
+        else { throw Self.unavailable }
+        return try JSONValue.decode(payload)
+    }
+
     public func send(_ request: EgressRequest) async throws -> EgressResponse {
         try await acquire().send(request, maxBufferedBytes: maxAnswerBytes)
     }

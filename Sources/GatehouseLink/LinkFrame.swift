@@ -10,7 +10,8 @@ import NIOCore
 /// `responseBody`*, `responseEnd`) or a `failure`. Closing the connection early cancels
 /// the upstream request. Instead of a request, the front may send `records` (audit
 /// records it witnessed, answered by `recordsAccepted`) or `metricsRequest` (answered
-/// by `metricsReport`, the keyholder's counters in the Prometheus text format).
+/// by `metricsReport`, the keyholder's counters in the Prometheus text format) or
+/// `ledgerRequest` (a question for the ledger, JSON, answered by `ledgerReply`).
 public enum LinkFrame: Sendable, Equatable {
     case hello(secret: [UInt8])
     case helloAccepted
@@ -25,6 +26,8 @@ public enum LinkFrame: Sendable, Equatable {
     case recordsAccepted(ByteBuffer)
     case metricsRequest
     case metricsReport(ByteBuffer)
+    case ledgerRequest(ByteBuffer)
+    case ledgerReply(ByteBuffer)
 
     enum Kind: UInt8 {
         case hello = 0x01, helloAccepted = 0x02
@@ -32,6 +35,7 @@ public enum LinkFrame: Sendable, Equatable {
         case responseHead = 0x20, responseBody = 0x21, responseEnd = 0x22, failure = 0x2F
         case records = 0x30, recordsAccepted = 0x31
         case metricsRequest = 0x40, metricsReport = 0x41
+        case ledgerRequest = 0x50, ledgerReply = 0x51
     }
 
     /// Frames larger than this are refused by both sides.
@@ -53,6 +57,8 @@ public enum LinkFrame: Sendable, Equatable {
         case .recordsAccepted(let payload): (.recordsAccepted, payload)
         case .metricsRequest: (.metricsRequest, nil)
         case .metricsReport(let payload): (.metricsReport, payload)
+        case .ledgerRequest(let payload): (.ledgerRequest, payload)
+        case .ledgerReply(let payload): (.ledgerReply, payload)
         }
     }
 }
@@ -105,6 +111,8 @@ public struct LinkFrameReader: Sendable {
         case .recordsAccepted: return .recordsAccepted(payload)
         case .metricsRequest: return .metricsRequest
         case .metricsReport: return .metricsReport(payload)
+        case .ledgerRequest: return .ledgerRequest(payload)
+        case .ledgerReply: return .ledgerReply(payload)
         }
     }
 }

@@ -15,16 +15,23 @@ enum AnthropicResponseMapping {
 
     static func decodeUsage(_ value: JSONValue?) -> Usage? {
         guard let object = value?.objectValue else { return nil }
-        let input =
-            (object["input_tokens"]?.intValue ?? 0) + (object["cache_creation_input_tokens"]?.intValue ?? 0)
-            + (object["cache_read_input_tokens"]?.intValue ?? 0)
-        return Usage(promptTokens: input, completionTokens: object["output_tokens"]?.intValue ?? 0)
+        let written = max(0, object["cache_creation_input_tokens"]?.intValue ?? 0)
+        let read = max(0, object["cache_read_input_tokens"]?.intValue ?? 0)
+        let input = max(0, object["input_tokens"]?.intValue ?? 0) + written + read
+        return Usage(
+            promptTokens: input, completionTokens: object["output_tokens"]?.intValue ?? 0, cachedPromptTokens: read,
+            cacheWriteTokens: written)
     }
 
     static func encodeUsage(_ usage: Usage?) -> JSONValue {
-        .object([
-            "input_tokens": .int(Int64(usage?.promptTokens ?? 0)), "output_tokens": .int(Int64(usage?.completionTokens ?? 0)),
-        ])
+        let usage = usage ?? Usage(promptTokens: 0, completionTokens: 0)
+        var object: [String: JSONValue] = [
+            "input_tokens": .int(Int64(max(0, usage.promptTokens - usage.cachedPromptTokens - usage.cacheWriteTokens))),
+            "output_tokens": .int(Int64(usage.completionTokens)),
+        ]
+        if usage.cachedPromptTokens > 0 { object["cache_read_input_tokens"] = .int(Int64(usage.cachedPromptTokens)) }
+        if usage.cacheWriteTokens > 0 { object["cache_creation_input_tokens"] = .int(Int64(usage.cacheWriteTokens)) }
+        return .object(object)
     }
 
     // MARK: Provider: Anthropic wire → internal

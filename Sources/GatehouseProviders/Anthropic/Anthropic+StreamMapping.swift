@@ -3,8 +3,7 @@ import GatehouseCore
 /// Decodes an Anthropic Messages event stream into gateway stream events.
 struct AnthropicStreamDecoder: ProviderStreamDecoder {
     let deployment: Deployment
-    var inputTokens = 0
-    var outputTokens = 0
+    var usage = Usage(promptTokens: 0, completionTokens: 0)
     var toolIndexForBlock: [Int: Int] = [:]
     var toolCount = 0
     var sawStop = false
@@ -28,8 +27,7 @@ struct AnthropicStreamDecoder: ProviderStreamDecoder {
         case "message_start":
             let message = payload["message"]
             if let usage = AnthropicResponseMapping.decodeUsage(message?["usage"]) {
-                inputTokens = usage.promptTokens
-                outputTokens = usage.completionTokens
+                self.usage = usage
             }
             return [
                 .start(
@@ -70,8 +68,15 @@ struct AnthropicStreamDecoder: ProviderStreamDecoder {
             return []
         case "message_delta":
             if let usage = payload["usage"]?.objectValue {
-                if let output = usage["output_tokens"]?.intValue { outputTokens = output }
-                if let input = usage["input_tokens"]?.intValue, input > 0 { inputTokens = input }
+                if let output = usage["output_tokens"]?.intValue { self.usage.completionTokens = output }
+                // A message_delta that repeats the input counts (newer API versions do) replaces them.
+                if let input = usage["input_tokens"]?.intValue, input > 0,
+                    let counts = AnthropicResponseMapping.decodeUsage(payload["usage"])
+                {
+                    self.usage.promptTokens = counts.promptTokens
+                    self.usage.cachedPromptTokens = counts.cachedPromptTokens
+                    self.usage.cacheWriteTokens = counts.cacheWriteTokens
+                }
             }
             if let reason = payload["delta"]?["stop_reason"]?.stringValue {
                 return [
@@ -83,7 +88,7 @@ struct AnthropicStreamDecoder: ProviderStreamDecoder {
             return []
         case "message_stop":
             sawStop = true
-            return [.usage(Usage(promptTokens: inputTokens, completionTokens: outputTokens))]
+            return [.usage(usage)]
         case "error":
             let type = payload["error"]?["type"]?.stringValue
             let status = type == "rate_limit_error" ? 429 : type == "overloaded_error" ? 529 : 500

@@ -15,7 +15,8 @@ enum GeminiResponseMapping {
         guard let object = value?.objectValue else { return nil }
         return Usage(
             promptTokens: object["promptTokenCount"]?.intValue ?? 0,
-            completionTokens: (object["candidatesTokenCount"]?.intValue ?? 0) + (object["thoughtsTokenCount"]?.intValue ?? 0))
+            completionTokens: (object["candidatesTokenCount"]?.intValue ?? 0) + (object["thoughtsTokenCount"]?.intValue ?? 0),
+            cachedPromptTokens: max(0, object["cachedContentTokenCount"]?.intValue ?? 0))
     }
 
     /// The parts of the first candidate: text (thoughts excluded) and function calls.

@@ -15,14 +15,19 @@ enum OpenAIResponseMapping {
     static func decodeUsage(_ value: JSONValue?) -> Usage? {
         guard let value, let object = value.objectValue else { return nil }
         return Usage(
-            promptTokens: object["prompt_tokens"]?.intValue ?? 0, completionTokens: object["completion_tokens"]?.intValue ?? 0)
+            promptTokens: object["prompt_tokens"]?.intValue ?? 0, completionTokens: object["completion_tokens"]?.intValue ?? 0,
+            cachedPromptTokens: max(0, object["prompt_tokens_details"]?["cached_tokens"]?.intValue ?? 0))
     }
 
     static func encodeUsage(_ usage: Usage) -> JSONValue {
-        .object([
+        var object: [String: JSONValue] = [
             "prompt_tokens": .int(Int64(usage.promptTokens)), "completion_tokens": .int(Int64(usage.completionTokens)),
             "total_tokens": .int(Int64(usage.totalTokens)),
-        ])
+        ]
+        if usage.cachedPromptTokens > 0 {
+            object["prompt_tokens_details"] = .object(["cached_tokens": .int(Int64(usage.cachedPromptTokens))])
+        }
+        return .object(object)
     }
 
     // MARK: Provider: OpenAI wire → internal
