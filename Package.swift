@@ -84,11 +84,13 @@ let package = Package(
         ),
         // SQLite 3 from the system (Debian's libsqlite3-dev): the ledger's embedded store.
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
-        // The ledger: spend, budgets, rate-limit state and request metadata, in SQLite (or PostgreSQL).
+        // PostgreSQL's client library from the system (Debian's libpq-dev): the ledger's shared store.
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        // The ledger: spend, budgets, rate-limit state and request metadata, in SQLite or PostgreSQL.
         // Runs in the keyholder process; the front reaches it only through the link.
         .target(
             name: "GatehouseLedger",
-            dependencies: ["GatehouseCore", "GatehousePolicy", "GatehouseSecurity", "CSQLite"],
+            dependencies: ["GatehouseCore", "GatehousePolicy", "GatehouseSecurity", "CSQLite", "CLibPQ"],
             swiftSettings: strict
         ),
         // The front's seccomp sandbox (no network sockets once listening). C, no dependencies.

@@ -19,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import accounting
 import guardrails
 import llmguard
 import report
@@ -31,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "bench"
 LOADGEN = BENCH / "loadgen.py"
 LITELLM_VENV = BENCH / ".venv-litellm"
-PHASES = ("closed", "rate", "stream", "routing", "guardrails")
+PHASES = ("closed", "rate", "stream", "routing", "guardrails", "accounting")
 
 
 def seconds(text: str) -> float:
@@ -205,9 +206,9 @@ class Bench:
             return self.measure(target, lambda: self.wrk(target, body, cell.load, duration))
         if cell.kind == "routing":
             return self.measure(target, lambda: self.wrk(target, body, cell.load, duration, routes=True))
-        if cell.kind == "guardrails":
+        if cell.kind in ("guardrails", "accounting"):
             return self.measure(target, lambda: self.wrk(target, body, cell.load, duration))
-        if cell.kind == "rate":
+        if cell.kind in ("rate", "accounting-rate"):
             return self.measure(target, lambda: self.loadgen("rate", target, body, duration,
                                                              "--rate", str(cell.load), "--warmup", "1"))
         return self.measure(target, lambda: self.loadgen("stream", target, body, duration,
@@ -353,6 +354,17 @@ def guardrails_phase(bench: Bench, gateway: Target) -> None:
               "10 KB prompt", flush=True)
 
 
+def accounting_phase(bench: Bench, gatehouse: Gatehouse, gateway: Target) -> None:
+    """What a budget and an RPM limit on the token cost: the plain token against a limited one, on the
+    same process, closed loop and at the fixed rate, in interleaved rounds."""
+    limited = accounting.limited_target(bench.binary, str(gatehouse.state), gateway, gatehouse.models)
+    targets = [gateway, limited]
+    for target in targets:
+        probe(target, target.body("pass"))
+    bench.run_cell(Cell("accounting", "pass", "small", bench.args.routing_connections), targets, rotate=True)
+    bench.run_cell(Cell("accounting-rate", "pass", "small", bench.args.rate), targets, rotate=True)
+
+
 def full_run(bench: Bench) -> None:
     args = bench.args
     simulator = start_simulator(bench.supervisor, bench.binary, args.stream_chunks)
@@ -403,6 +415,8 @@ def full_run(bench: Bench) -> None:
         routing(bench, gateway)
     if "guardrails" in phases:
         guardrails_phase(bench, gateway)
+    if "accounting" in phases:
+        accounting_phase(bench, gatehouse, gateway)
     if args.soak:
         soak(bench, gateway, args.soak, args.soak_rate)
 

@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import accounting
 import guardrails
 import llmguard
 from targets import FAILING_FAULT, FAILING_MODEL, FAILING_RATE, FAILING_SEED, Cell
@@ -39,6 +40,10 @@ def cell_label(cell: Cell) -> str:
         return f"routing, {cell.route}, {cell.prompt} prompt, {cell.load} connections"
     if cell.kind == "guardrails":
         return f"guardrails, {cell.route}, {cell.prompt} prompt, {cell.load} connections"
+    if cell.kind == "accounting":
+        return f"accounting, {cell.route}, {cell.prompt} prompt, {cell.load} connections"
+    if cell.kind == "accounting-rate":
+        return f"accounting, fixed rate {cell.load} req/s, {cell.route}"
     return f"streaming, {cell.route}, {cell.load} concurrent"
 
 
@@ -47,9 +52,9 @@ def headline_figure(cell: Cell, median: dict) -> str:
     if cell.kind == "stream":
         ttfb = median.get("ttfb", {})
         return f"TTFB p50 {ttfb.get('p50', 0):.3f} ms"
-    if cell.kind == "rate":
+    if cell.kind in ("rate", "accounting-rate"):
         return f"p50 {median.get('p50', 0):.3f} ms p99 {median.get('p99', 0):.3f} ms"
-    if cell.kind == "guardrails":
+    if cell.kind in ("guardrails", "accounting"):
         return f"{median.get('rps', 0):.0f} req/s, CPU {median.get('cpu_per_1k') or 0:.3f} s/1k req"
     if cell.kind == "routing":
         return (f"{median.get('rps', 0):.0f} req/s, CPU {median.get('cpu_per_1k') or 0:.3f} s/1k req, "
@@ -230,6 +235,7 @@ class Report:
 
         rows.append(self.routing_target())
         rows += self.guardrail_targets()
+        rows += self.accounting_targets()
 
         if "litellm" in self.bench.startup:
             throughput = _ratio(self.get("closed", "pass", "small", self.reference, "gatehouse").get("rps"),
@@ -412,6 +418,11 @@ class Report:
         if self.bench.args.llm_guard:
             rows += llmguard.target_rows(self.bench.startup.get("llm_guard"))
         return rows
+
+    def accounting_targets(self) -> list[tuple[str, str, bool | None, str]]:
+        if "accounting" not in self.bench.args.phases:
+            return []
+        return accounting.target_rows(self.bench)
 
     def guard_table(self) -> list[str]:
         lines = ["| model | policy | prompt | req/s | p50 ms | p99 ms | CPU s/1k req | ÷ plain CPU (median of rounds) "
@@ -644,6 +655,14 @@ def render(bench: Bench, versions: dict[str, str], elapsed: float) -> str:
                 *guard_table, "", *r.guard_scan_text()]
         if bench.startup.get("llm_guard"):
             out += ["", "### Against llm-guard", "", *llmguard.report(bench.startup["llm_guard"])]
+    accounting_table = accounting.table(bench, _number, _ms, _errors)
+    if len(accounting_table) > 2:
+        out += ["", "## Accounting: what a budget and a rate limit cost", "",
+                "The same gatehouse process is asked the small pass-through request with the plain token and with "
+                "a token carrying `--budget-usd` and `--rpm` (so high that nothing is refused: every request draws "
+                "on both local allowances and settles its cost), in interleaved rounds; closed loop for CPU per "
+                "request, then the fixed rate for latency. Both paths price every answer (the bench config prices "
+                "the simulated models).", "", *accounting_table]
     out += ["", "## Start and memory", "",
             "Cold start: from exec of the server to its first 200 to a real chat request (polled every 1 ms; "
             "gatehouse: supervisor, keyholder and front all up). Memory summed over every process of the target "

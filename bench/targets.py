@@ -285,6 +285,9 @@ models:
   - name: {translated_model}
     provider: anthropic
     default_max_tokens: 1024
+prices:
+  {pass_model}: {{input_per_mtok: 0.15, output_per_mtok: 0.60}}
+  {translated_model}: {{input_per_mtok: 3, output_per_mtok: 15}}
 """
 
 # Added for the routing phase. Every deployment asks the simulator for PASS_MODEL, so each upstream
@@ -328,6 +331,7 @@ class Gatehouse:
     state: Path
     config: Path
     token: str
+    models: list[str]
 
     @classmethod
     def prepare(cls, binary: str, work: Path, upstream: Target, routing: RoutingUpstreams | None = None,
@@ -359,7 +363,7 @@ class Gatehouse:
             [binary, "token", "mint", "--subject", "bench", "--models", ",".join(models),
              "--ttl", "1d", "--state", str(state)],
             text=True, check=True, capture_output=True, timeout=60).stdout.strip()
-        return cls(binary, state, config, token)
+        return cls(binary, state, config, token, models)
 
     def environment(self) -> dict[str, str]:
         """The caller's environment without gatehouse settings that would change what is measured."""

@@ -118,7 +118,9 @@ extension GatewayError {
     /// metric label or a log field made from one can never be arbitrary text.
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Value: String, Sendable, CaseIterable {
+            case accountingUnavailable = "accounting_unavailable"
             case bodyTooLarge = "body_too_large"
+            case budgetExceeded = "budget_exceeded"
             case cancelled
             case clientDisconnected = "client_disconnected"
             case contextWindowExceeded = "context_window_exceeded"
@@ -145,6 +147,7 @@ extension GatewayError {
             case noDeploymentAvailable = "no_deployment_available"
             case notFound = "not_found"
             case payloadTooLarge = "payload_too_large"
+            case priceUnknown = "price_unknown"
             case rateLimited = "rate_limited"
             case routeNotFound = "route_not_found"
             case routingOverrideRefused = "routing_override_refused"
@@ -185,7 +188,9 @@ extension GatewayError {
         /// Every code, for documentation and tests.
         public static var all: [Code] { Value.allCases.map(Code.init) }
 
+        public static let accountingUnavailable = Code(.accountingUnavailable)
         public static let bodyTooLarge = Code(.bodyTooLarge)
+        public static let budgetExceeded = Code(.budgetExceeded)
         public static let cancelled = Code(.cancelled)
         public static let clientDisconnected = Code(.clientDisconnected)
         public static let contextWindowExceeded = Code(.contextWindowExceeded)
@@ -212,6 +217,7 @@ extension GatewayError {
         public static let noDeploymentAvailable = Code(.noDeploymentAvailable)
         public static let notFound = Code(.notFound)
         public static let payloadTooLarge = Code(.payloadTooLarge)
+        public static let priceUnknown = Code(.priceUnknown)
         public static let rateLimited = Code(.rateLimited)
         public static let routeNotFound = Code(.routeNotFound)
         public static let routingOverrideRefused = Code(.routingOverrideRefused)

@@ -20,8 +20,17 @@ import NIOPosix
 /// Threat assumptions: the socket file is created 0600 in a 0700 directory; any local
 /// process that could still reach it must also know the secret, which only the front
 /// and the keyholder hold (passed over a pipe, never in arguments or the environment).
+/// The ledger as the keyholder serves it to the front (GatehouseLedger implements it).
+public protocol KeyholderLedger: Sendable {
+    /// Answers one of the front's ledger questions.
+    func answer(_ question: JSONValue) async -> JSONValue
+    /// Takes a request record the front forwarded (its usage row).
+    func observe(request fields: AuditFields)
+}
+
 public struct KeyholderServer: Sendable {
     let keyholder: Keyholder
+    let ledger: (any KeyholderLedger)?
     let socketPath: String
     let secret: [UInt8]
     let allowedUIDs: Set<UInt32>
@@ -31,8 +40,9 @@ public struct KeyholderServer: Sendable {
 
     public init(
         keyholder: Keyholder, socketPath: String, secret: [UInt8], allowedUIDs: Set<UInt32>, logger: Logger,
-        maxRequestBytes: Int = 64 << 20, socketMode: mode_t = 0o600
+        maxRequestBytes: Int = 64 << 20, socketMode: mode_t = 0o600, ledger: (any KeyholderLedger)? = nil
     ) {
+        self.ledger = ledger
         self.socketMode = socketMode
         self.keyholder = keyholder
         self.socketPath = socketPath
@@ -95,6 +105,8 @@ public struct KeyholderServer: Sendable {
                     refused += 1
                     continue
                 }
+                // What is in the audit log is in the usage store.
+                if kind == .request { ledger?.observe(request: record.fields) }
                 accepted += 1
             }
         } else {

@@ -113,6 +113,8 @@ final class LinkServerHandler: ChannelInboundHandler, EgressAnswerSink {
             answerRecords(payload)
         case (.idle, .metricsRequest):
             write(.metricsReport(ByteBuffer(string: keyholder.metrics.render())), flush: true)
+        case (.idle, .ledgerRequest(let payload)):
+            answerLedger(payload)
         default:
             closeNow()
         }
@@ -152,6 +154,29 @@ final class LinkServerHandler: ChannelInboundHandler, EgressAnswerSink {
                 guard case .answering = handler.value.state else { return }
                 handler.value.state = .idle
                 handler.value.write(.recordsAccepted(reply), flush: true)
+            }
+        }
+    }
+
+    /// Answers a ledger question off the event loop (the ledger runs on its own thread).
+    private func answerLedger(_ payload: ByteBuffer) {
+        guard let context else { return }
+        state = .answering
+        let server = self.server
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let loop = context.eventLoop
+        Task {
+            let reply: JSONValue
+            if let ledger = server.ledger, let question = try? JSONValue.decode(payload) {
+                reply = await ledger.answer(question)
+            } else {
+                reply = .object(["error": .string(server.ledger == nil ? "unavailable" : "invalid")])
+            }
+            let bytes = ByteBuffer(string: reply.compactText())
+            loop.execute {
+                guard case .answering = handler.value.state else { return }
+                handler.value.state = .idle
+                handler.value.write(.ledgerReply(bytes), flush: true)
             }
         }
     }

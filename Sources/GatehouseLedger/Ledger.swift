@@ -91,7 +91,8 @@ public final class Ledger: @unchecked Sendable {
             if case .int(let value)? = values[key] { return value }
             return nil
         }
-        guard let id = text("request_id"), let status = int("status") else { return nil }
+        // Requests for a model only (not operator views such as this report itself).
+        guard let id = text("request_id"), let status = int("status"), text("model") != nil else { return nil }
         return UsageRow(
             requestID: id, atMilliseconds: milliseconds, principal: text("principal"), team: text("team"),
             tokenID: text("token_id"), model: text("model"), deployment: text("deployment"), status: Int(status),
@@ -157,6 +158,11 @@ public final class Ledger: @unchecked Sendable {
     private func answerNow(_ question: JSONValue) -> JSONValue {
         do {
             let store = try connected()
+            // A report includes every row the ledger has taken.
+            if question["op"]?.stringValue == "usage", !pending.isEmpty {
+                try store.insert(pending)
+                pending.removeAll()
+            }
             return try Self.answer(question, store: store, now: Self.nowNanoseconds())
         } catch let error as LedgerQuestion.Invalid {
             return .object(["error": .string("invalid"), "message": .string(error.message)])

@@ -69,6 +69,8 @@ public struct AuditKind: Sendable, Hashable, CustomStringConvertible {
     public static let egressRequest = AuditKind(known: "egress.request")
     /// The keyholder refused a connection.
     public static let egressRefused = AuditKind(known: "egress.refused")
+    /// The ledger lost its database (once per outage; usage rows are queued until it returns).
+    public static let ledgerUnavailable = AuditKind(known: "ledger.unavailable")
     /// The supervisor restarted the keyholder.
     public static let keyholderRestarted = AuditKind(known: "keyholder.restarted")
     /// The front's sandbox refused a system call (a network socket or io_uring): counts per kind since the last record.

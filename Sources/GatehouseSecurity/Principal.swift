@@ -21,6 +21,8 @@ public struct Principal: Sendable, Hashable {
     public let scopes: Set<TokenScope>
     /// The guardrail policy the token carries, if any (a gateway that does not know it refuses the token's requests).
     public let guardrails: String?
+    /// The limits the token carries (team, budget, rates).
+    public let limits: TokenLimits
     private let patterns: [ModelPattern]
 
     public init(
@@ -31,7 +33,8 @@ public struct Principal: Sendable, Hashable {
         expiresAt: Date,
         keyID: String? = nil,
         scopes: Set<TokenScope> = [],
-        guardrails: String? = nil
+        guardrails: String? = nil,
+        limits: TokenLimits = TokenLimits()
     ) {
         self.subject = subject
         self.tokenID = tokenID
@@ -41,6 +44,7 @@ public struct Principal: Sendable, Hashable {
         self.keyID = keyID
         self.scopes = scopes
         self.guardrails = guardrails
+        self.limits = limits
         self.patterns = modelPatterns.compactMap(ModelPattern.init)
     }
 

@@ -168,6 +168,7 @@ public struct TokenAuthority: Sendable, CustomStringConvertible {
         audience: String = TokenFormat.defaultAudience,
         scopes: [TokenScope] = [],
         guardrails: String? = nil,
+        limits: TokenLimits = TokenLimits(),
         now: Date = Date()
     ) throws -> MintedToken {
         try Self.validateName(subject, code: "invalid_subject", what: "subject")
@@ -175,6 +176,7 @@ public struct TokenAuthority: Sendable, CustomStringConvertible {
         if let guardrails {
             try Self.validateName(guardrails, code: "invalid_guardrails", what: "guardrails policy name")
         }
+        try Self.validate(limits)
         guard ttl.isFinite, ttl > 0, ttl <= TokenFormat.maximumLifetime else {
             throw TokenAuthorityError(code: "invalid_ttl", message: "ttl must be more than 0 and at most 30 days")
         }
@@ -194,9 +196,11 @@ public struct TokenAuthority: Sendable, CustomStringConvertible {
         let expiresAt = issuedAt + Int64(ttl.rounded(.up))
         let tokenID = FileSystem.randomHex(byteCount: 16)
         let claims = TokenClaims(
-            aud: audience, exp: expiresAt, guardrails: guardrails, iat: issuedAt, iss: TokenFormat.issuer, jti: tokenID,
-            models: models,
-            nbf: issuedAt, scopes: scopes.isEmpty ? nil : Array(Set(scopes.map(\.rawValue))).sorted(), sub: subject)
+            aud: audience, budget_period: limits.budgetUSD == nil ? nil : (limits.budgetPeriod ?? "total"),
+            budget_usd: limits.budgetUSD, exp: expiresAt, guardrails: guardrails, iat: issuedAt,
+            iss: TokenFormat.issuer, jti: tokenID, models: models, nbf: issuedAt, rpm: limits.requestsPerMinute,
+            scopes: scopes.isEmpty ? nil : Array(Set(scopes.map(\.rawValue))).sorted(), sub: subject,
+            team: limits.team, tpm: limits.tokensPerMinute)
         let signingInput: String
         let signature: Data
         do {
@@ -215,6 +219,27 @@ public struct TokenAuthority: Sendable, CustomStringConvertible {
             issuedAt: Date(timeIntervalSince1970: TimeInterval(issuedAt)),
             expiresAt: Date(timeIntervalSince1970: TimeInterval(expiresAt))
         )
+    }
+
+    private static func validate(_ limits: TokenLimits) throws {
+        if let team = limits.team { try validateName(team, code: "invalid_team", what: "team") }
+        if let amount = limits.budgetUSD, !TokenLimits.isValidAmount(amount) {
+            throw TokenAuthorityError(
+                code: "invalid_budget", message: "the budget must be decimal dollars with at most nine places, like 0.50")
+        }
+        if let period = limits.budgetPeriod {
+            guard limits.budgetUSD != nil else {
+                throw TokenAuthorityError(code: "invalid_budget", message: "a budget period needs a budget")
+            }
+            guard TokenLimits.periods.contains(period) else {
+                throw TokenAuthorityError(code: "invalid_budget", message: "the budget period must be day, week, month or total")
+            }
+        }
+        for (name, value) in [("rpm", limits.requestsPerMinute), ("tpm", limits.tokensPerMinute)] {
+            if let value, !(1...1_000_000_000).contains(value) {
+                throw TokenAuthorityError(code: "invalid_limit", message: "\(name) must be from 1 to 1000000000")
+            }
+        }
     }
 
     private static func validateName(_ value: String, code: String, what: String) throws {

@@ -15,7 +15,9 @@ import Foundation
 ///   `aud` (string, default `gatehouse`), `exp`, `iat`, `nbf` (integer seconds since 1970), `iss` (`gatehouse`),
 ///   `jti` (128 random bits, 32 lower-case hex digits), `models` (non-empty array of ``ModelPattern`` globs), `sub`
 ///   (who the token is for, 1–128 printable ASCII characters); optionally `scopes` (``TokenScope`` names, such as
-///   `admin`). Unknown claims are ignored, and an unknown scope grants nothing.
+///   `admin`), `guardrails` (a policy name), and the limits the authority sets (``TokenLimits``): `team`,
+///   `budget_usd` (decimal dollars as a string) with `budget_period`, `rpm`, `tpm`. Unknown claims are ignored,
+///   and an unknown scope grants nothing.
 /// - **Signature**, 64 bytes: Ed25519 over the ASCII bytes of `base64url(header) "." base64url(claims)`.
 ///
 /// Base64url is unpadded and must be canonical. A token is at most ``maximumLength`` bytes. Verification checks the
@@ -65,6 +67,8 @@ public enum TokenFormat {
 /// The claims set as it appears on the wire.
 struct TokenClaims: Codable, Sendable {
     var aud: String
+    var budget_period: String?
+    var budget_usd: String?
     var exp: Int64
     /// The guardrail policy the authority attaches to the token (the stricter of it and the model's applies).
     var guardrails: String?
@@ -73,9 +77,12 @@ struct TokenClaims: Codable, Sendable {
     var jti: String
     var models: [String]
     var nbf: Int64
+    var rpm: Int64?
     /// What the token may do besides calling models (``TokenScope``); absent for a plain caller.
     var scopes: [String]?
     var sub: String
+    var team: String?
+    var tpm: Int64?
 
     /// Canonical compact JSON: sorted keys, no insignificant whitespace.
     func canonicalJSON() throws -> Data {
@@ -108,6 +115,45 @@ public enum TokenLifetime {
 
 /// What a token may do besides calling the models its `models` claim allows.
 public enum TokenScope: String, Sendable, CaseIterable {
-    /// Operator views of the gateway (`GET /v1/gatehouse/routes`).
+    /// Operator views of the gateway (`GET /v1/gatehouse/routes`, usage of every caller).
     case admin
+    /// Usage reports (`GET /v1/gatehouse/usage`), of every caller.
+    case usageRead = "usage:read"
+}
+
+/// The limits a token's authority sets on it: they travel as signed claims, so a gateway can
+/// apply them and tighten them with its own configuration, never raise them.
+public struct TokenLimits: Sendable, Hashable {
+    /// The team the caller belongs to (team budgets and limits, usage by team).
+    public var team: String?
+    /// The most the token may spend, in decimal US dollars (`"0.50"`), per ``budgetPeriod``.
+    public var budgetUSD: String?
+    /// `day`, `week`, `month` or `total` (the default when a budget is given).
+    public var budgetPeriod: String?
+    /// Requests per minute.
+    public var requestsPerMinute: Int64?
+    /// Tokens (prompt and completion) per minute.
+    public var tokensPerMinute: Int64?
+
+    public init(
+        team: String? = nil, budgetUSD: String? = nil, budgetPeriod: String? = nil, requestsPerMinute: Int64? = nil,
+        tokensPerMinute: Int64? = nil
+    ) {
+        self.team = team
+        self.budgetUSD = budgetUSD
+        self.budgetPeriod = budgetPeriod
+        self.requestsPerMinute = requestsPerMinute
+        self.tokensPerMinute = tokensPerMinute
+    }
+
+    public static let periods: Set<String> = ["day", "week", "month", "total"]
+
+    /// A decimal amount of dollars: digits, and up to nine after a point.
+    public static func isValidAmount(_ text: String) -> Bool {
+        let parts = text.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let whole = parts.first, !whole.isEmpty, whole.count <= 10, whole.allSatisfy({ $0.isASCII && $0.isNumber })
+        else { return false }
+        guard parts.count == 2 else { return true }
+        return !parts[1].isEmpty && parts[1].count <= 9 && parts[1].allSatisfy { $0.isASCII && $0.isNumber }
+    }
 }

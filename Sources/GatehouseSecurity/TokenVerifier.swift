@@ -124,7 +124,10 @@ public struct TokenVerifier: Sendable {
             expiresAt: Date(timeIntervalSince1970: TimeInterval(claims.exp)),
             keyID: kid,
             scopes: Set((claims.scopes ?? []).compactMap(TokenScope.init(rawValue:))),
-            guardrails: claims.guardrails
+            guardrails: claims.guardrails,
+            limits: TokenLimits(
+                team: claims.team, budgetUSD: claims.budget_usd, budgetPeriod: claims.budget_period,
+                requestsPerMinute: claims.rpm, tokensPerMinute: claims.tpm)
         )
         return (principal, TimeInterval(claims.nbf))
     }

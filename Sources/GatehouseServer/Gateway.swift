@@ -39,6 +39,8 @@ public struct Gateway: Sendable {
     let backoff: Backoff
     /// The guardrail policies, and which model uses which.
     let guardrails: GuardrailSettings
+    /// Prices, budgets and rate limits.
+    let accounting: Accounting
 
     public init(
         verifier: TokenVerifier, catalog: ModelCatalog, egress: any EgressTransport, limits: Limits, logger: Logger
@@ -53,9 +55,11 @@ public struct Gateway: Sendable {
         logger: Logger,
         audit: any AuditSink = DiscardingAuditSink(), metrics: GatewayMetrics = GatewayMetrics(),
         extraMetrics: @escaping @Sendable () async -> String = { "" }, cooldown: CooldownPolicy = CooldownPolicy(),
-        backoff: Backoff = Backoff(), guardrails: GuardrailSettings = GuardrailSettings()
+        backoff: Backoff = Backoff(), guardrails: GuardrailSettings = GuardrailSettings(),
+        accounting: Accounting? = nil
     ) {
         self.guardrails = guardrails
+        self.accounting = accounting ?? Accounting(catalog: catalog)
         self.router = Router(slots: catalog.slotCount, policy: cooldown)
         self.backoff = backoff
         self.credentials = credentials

@@ -33,6 +33,8 @@ extension Gateway {
             return await serve(request, dialect: .openAI, operation: .embeddings)
         case (.GET, "/v1/gatehouse/routes"):
             return await routes(request)
+        case (.GET, "/v1/gatehouse/usage"):
+            return await usage(request)
         case (.GET, "/v1/models"):
             return await models(request, id: nil)
         case (.GET, "/health"):

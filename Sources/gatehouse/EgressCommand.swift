@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import GatehouseCore
 import GatehouseEgress
+import GatehouseLedger
 import GatehouseSecurity
 import GatehouseServer
 import Logging
@@ -83,7 +84,9 @@ struct EgressCommand: AsyncParsableCommand {
         EventLoops.configure(gatewayConfig, logger: logger)
         var keyStore: SealedKeyStore?
         let egressTargets = gatewayConfig.providers + gatewayConfig.webhookEndpoints
-        if egressTargets.contains(where: { $0.keyName != nil }) || ensureKey != nil {
+        if egressTargets.contains(where: { $0.keyName != nil }) || ensureKey != nil
+            || gatewayConfig.state.passwordKey != nil
+        {
             do {
                 // The key-encryption key may come from GATEHOUSE_MASTER_KEY: read it, then wipe it from the environment.
                 let kek = try KeyEncryptionKey.load(from: state, environment: ProcessInfo.processInfo.environment)
@@ -130,9 +133,27 @@ struct EgressCommand: AsyncParsableCommand {
         } catch let error as EgressError {
             throw StartupError("\(config): \(error)")
         }
+        let ledger: Ledger
+        do {
+            // The database password is a sealed key like a provider's, unsealed here only.
+            let password = try gatewayConfig.state.passwordKey.map { name in
+                guard let keyStore else { throw StartupError("state.password_key: no key store") }
+                do {
+                    return try keyStore.unseal(name: name)
+                } catch {
+                    throw StartupError("state.password_key: cannot unseal the key '\(name)': \(error)")
+                }
+            }
+            ledger = try LedgerWiring.start(
+                gatewayConfig.state, state: state, keyholder: keyholder, password: password,
+                logger: Logger(label: "gatehouse.ledger"))
+        } catch {
+            keyholder.record(.ledgerUnavailable, ["error": .string("\(error)")])
+            throw StartupError("cannot open the ledger's store: \(error)")
+        }
         let server = KeyholderServer(
             keyholder: keyholder, socketPath: socket, secret: secret, allowedUIDs: Set([getuid()] + allowUID),
-            logger: logger, socketMode: groupSocket ? 0o660 : 0o600)
+            logger: logger, socketMode: groupSocket ? 0o660 : 0o600, ledger: ledger)
         logger.info(
             "keyholder starting",
             metadata: [
@@ -179,6 +200,7 @@ struct EgressCommand: AsyncParsableCommand {
             group.cancelAll()
         }
         try await keyholder.shutdown()
+        ledger.stop()
         try? keyholder.audit?.close()
     }
 

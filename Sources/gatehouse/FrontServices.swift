@@ -17,6 +17,16 @@ struct AuditForwarding: Service {
     }
 }
 
+/// Hands expired leases back to the ledger every second, and every lease at shutdown.
+struct AccountingLeases: Service {
+    let accounting: Accounting
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await accounting.run() }
+        await Task { await accounting.returnAll() }.value
+    }
+}
+
 /// Turns the sandbox's counts of refused system calls into audit records, metrics and a
 /// log line, once a second. The attempts themselves were refused by the kernel; this
 /// leaves the trace.

@@ -10,6 +10,7 @@ struct Gatehouse: AsyncParsableCommand {
         subcommands: [
             ServeCommand.self, EgressCommand.self, SimulateCommand.self, TokenCommand.self, KeysCommand.self,
             VersionCommand.self, SBOMCommand.self, VerifyReleaseCommand.self, AuditCommand.self, GuardCommand.self,
+            UsageCommand.self,
         ]
     )
 }

@@ -129,8 +129,12 @@ struct ServeCommand: AsyncParsableCommand {
         // The front writes no audit log itself: what it witnesses goes to the keyholder's.
         let forwarder = LinkAuditForwarder(link: link)
         let metrics = GatewayMetrics()
+        let catalog = ModelCatalog(routes: gatewayConfig.routes)
+        let accounting = Accounting(
+            policy: gatewayConfig.accounting, catalog: catalog, ledger: link, failOpen: gatewayConfig.state.failOpen,
+            logger: Logger(label: "gatehouse.accounting"))
         let gateway = Gateway(
-            credentials: credentials, catalog: ModelCatalog(routes: gatewayConfig.routes), egress: link,
+            credentials: credentials, catalog: catalog, egress: link,
             limits: .init(maxBodyBytes: gatewayConfig.maxBodyBytes), logger: Logger(label: "gatehouse.request"),
             audit: forwarder, metrics: metrics,
             extraMetrics: {
@@ -145,7 +149,7 @@ struct ServeCommand: AsyncParsableCommand {
             }, cooldown: gatewayConfig.cooldown, backoff: gatewayConfig.backoff,
             guardrails: GuardrailSettings(
                 policies: gatewayConfig.guardrailPolicies, defaultPolicy: gatewayConfig.defaultGuardrails,
-                byModel: gatewayConfig.modelGuardrails))
+                byModel: gatewayConfig.modelGuardrails), accounting: accounting)
         let sandboxed = !unsandboxed
         let unixSocket = listenUnix
         if let unixSocket { try? FileManager.default.removeItem(atPath: unixSocket) }
@@ -177,7 +181,7 @@ struct ServeCommand: AsyncParsableCommand {
                 services: [
                     .init(service: credentials), .init(service: AuditForwarding(forwarder: forwarder)),
                     .init(service: SandboxWatch(audit: forwarder, metrics: metrics, logger: logger)),
-                    .init(service: HeapTrimService()),
+                    .init(service: HeapTrimService()), .init(service: AccountingLeases(accounting: accounting)),
                     .init(service: app),
                 ], gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [],
                 logger: logger))

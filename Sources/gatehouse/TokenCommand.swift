@@ -38,6 +38,27 @@ struct TokenCommand: AsyncParsableCommand {
         @Option(help: "A guardrail policy the token's requests must pass (besides the model's; the stricter applies).")
         var guardrails: String?
 
+        @Option(help: "The caller's team (team budgets and limits in the config apply; usage groups by it).")
+        var team: String?
+
+        @Option(name: .customLong("budget-usd"), help: "The most the token may spend, in US dollars (like 0.50).")
+        var budgetUSD: String?
+
+        @Option(name: .customLong("budget-period"), help: "When the budget starts again: day, week, month or total.")
+        var budgetPeriod: String?
+
+        @Option(help: "Requests per minute the token may make.")
+        var rpm: Int64?
+
+        @Option(help: "Tokens (prompt and completion) per minute the token may use.")
+        var tpm: Int64?
+
+        var limits: TokenLimits {
+            TokenLimits(
+                team: team, budgetUSD: budgetUSD, budgetPeriod: budgetPeriod, requestsPerMinute: rpm,
+                tokensPerMinute: tpm)
+        }
+
         /// The `--scope` values, split at commas.
         var scopeNames: [String] {
             scopes.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }.filter {
@@ -70,7 +91,7 @@ struct TokenCommand: AsyncParsableCommand {
                 let authority = try TokenAuthority.loadOrCreate(in: options.resolve())
                 minted = try authority.mint(
                     subject: subject, models: patterns, ttl: lifetime, audience: audience,
-                    scopes: scopeNames.compactMap(TokenScope.init(rawValue:)), guardrails: guardrails)
+                    scopes: scopeNames.compactMap(TokenScope.init(rawValue:)), guardrails: guardrails, limits: limits)
             } catch {
                 reportFailure(error)
                 throw ExitCode.failure
@@ -82,6 +103,9 @@ struct TokenCommand: AsyncParsableCommand {
                     "token_id": .string(minted.tokenID), "subject": .string(minted.subject),
                     "models": .string(patterns.joined(separator: ",")), "key_id": .string(authority(of: minted)),
                     "scopes": .string(scopeNames.joined(separator: ",")), "guardrails": .string(guardrails ?? ""),
+                    "team": .string(team ?? ""), "budget_usd": .string(budgetUSD ?? ""),
+                    "budget_period": .string(budgetUSD == nil ? "" : (budgetPeriod ?? "total")),
+                    "rpm": .int(rpm ?? 0), "tpm": .int(tpm ?? 0),
                     "expires_at": .string(minted.expiresAt.formatted(Date.ISO8601FormatStyle())),
                 ])
             if json {
@@ -162,6 +186,11 @@ struct TokenCommand: AsyncParsableCommand {
                 print("issued at:  \(principal.issuedAt.formatted(Date.ISO8601FormatStyle()))")
                 print("expires at: \(principal.expiresAt.formatted(Date.ISO8601FormatStyle()))")
                 print("key id:     \(principal.keyID ?? "-")")
+                let limits = principal.limits
+                if let team = limits.team { print("team:       \(team)") }
+                if let budget = limits.budgetUSD { print("budget:     $\(budget) per \(limits.budgetPeriod ?? "total")") }
+                if let rpm = limits.requestsPerMinute { print("rpm:        \(rpm)") }
+                if let tpm = limits.tokensPerMinute { print("tpm:        \(tpm)") }
             } catch {
                 FileHandle.standardError.write(Data("refused: \(error.code)\n".utf8))
                 throw ExitCode.failure

@@ -92,7 +92,7 @@ struct LedgerStoreTests {
         #expect(try store.usage(groupBy: .model, from: 0, to: Int64.max).map(\.requests) == [1, 1])
     }
 
-    @Test("a request record becomes a usage row; records without an id or status are not rows")
+    @Test("a request record for a model becomes a usage row; records without an id, status or model are not rows")
     func rows() {
         let fields: GatehouseSecurity.AuditFields = [
             "request_id": "r1", "status": 200, "principal": "alice", "team": "red", "model": "m",
@@ -103,5 +103,6 @@ struct LedgerStoreTests {
         #expect(row?.team == "red")
         #expect(row?.promptTokens == 7)
         #expect(Ledger.row(from: ["status": 200], at: 5) == nil)
+        #expect(Ledger.row(from: ["request_id": "r2", "status": 200], at: 5) == nil)
     }
 }

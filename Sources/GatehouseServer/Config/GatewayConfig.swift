@@ -58,6 +58,11 @@ public struct GatewayConfig: Sendable {
     /// Each model's guardrail policy, by model name (`models[].guardrails`).
     public var modelGuardrails: [String: String] = [:]
 
+    /// Prices, budgets and limits (`prices:`, `pricing:`, `budgets:`, `limits:`).
+    public var accounting = AccountingPolicy()
+    /// Where the ledger keeps its state (`state:`).
+    public var state = LedgerStateConfig()
+
     /// Every deployment of every model, in the written order.
     public var models: [Deployment] { routes.flatMap { $0.deployments.map(\.deployment) } }
 
@@ -230,7 +235,12 @@ public struct GatewayConfig: Sendable {
         mutating func read(_ root: Any?) throws -> GatewayConfig {
             var config = GatewayConfig()
             guard let root else { return config }
-            let top = try mapping(root, "", allowed: ["server", "auth", "providers", "models", "router", "guardrails"])
+            let top = try mapping(
+                root, "",
+                allowed: [
+                    "server", "auth", "providers", "models", "router", "guardrails", "prices", "pricing", "budgets",
+                    "limits", "state",
+                ])
             if let server = top["server"] {
                 let server = try mapping(
                     server, "server", allowed: ["host", "port", "max_body_bytes", "scheduler_slice_us", "event_loops"])
@@ -296,6 +306,11 @@ public struct GatewayConfig: Sendable {
             }
             if let router = top["router"] { try readRouter(router, into: &config) }
             if let guardrails = top["guardrails"] { try readGuardrails(guardrails, into: &config) }
+            if let prices = top["prices"] { try readPrices(prices, into: &config.accounting) }
+            if let pricing = top["pricing"] { try readPricing(pricing, into: &config.accounting) }
+            if let budgets = top["budgets"] { try readBudgets(budgets, into: &config.accounting) }
+            if let limits = top["limits"] { try readLimits(limits, into: &config.accounting) }
+            if let state = top["state"] { config.state = try readState(state) }
             guard let models = top["models"] as? [Any], !models.isEmpty else {
                 throw fail("models", "is required: a list of {name, provider, model} or {name, deployments: [...]}")
             }

@@ -173,7 +173,10 @@ final class FrontConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
             inbound = .discarding
             body = .complete(ByteBuffer())
         }
-        let request = FrontRequest(method: head.method, path: path, headers: head.headers, body: body)
+        var request = FrontRequest(method: head.method, path: path, headers: head.headers, body: body)
+        if let mark = head.uri.utf8.firstIndex(of: UInt8(ascii: "?")) {
+            request.query = String(head.uri[head.uri.index(after: mark)...])
+        }
         // Chunked uploads have no declared length: treated as large.
         let large = head.method == .POST && (declared ?? Int.max) >= Self.largeBodyBytes
         connections.taskStarted()

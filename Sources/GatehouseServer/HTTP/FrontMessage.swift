@@ -1,3 +1,4 @@
+import Foundation
 import GatehouseCore
 import NIOCore
 import NIOHTTP1
@@ -10,6 +11,8 @@ public struct FrontRequest: Sendable {
     /// The path without its query.
     public let path: String
     public let headers: HTTPHeaders
+    /// The query after `?`, as sent (empty when none).
+    public var query = ""
     let body: Body
 
     enum Body: Sendable {
@@ -22,8 +25,24 @@ public struct FrontRequest: Sendable {
     struct BodyTooLarge: Error {}
 
     /// A request whose body is already in hand (tests, tools).
-    public init(method: HTTPMethod, path: String, headers: HTTPHeaders = [:], body: ByteBuffer = ByteBuffer()) {
+    public init(
+        method: HTTPMethod, path: String, headers: HTTPHeaders = [:], body: ByteBuffer = ByteBuffer(), query: String = ""
+    ) {
         self.init(method: method, path: path, headers: headers, body: .complete(body))
+        self.query = query
+    }
+
+    /// The query's parameters, percent-decoded (`+` as a space); a repeated name keeps its last value.
+    public var queryItems: [String: String] {
+        var items: [String: String] = [:]
+        for pair in query.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            func decode(_ text: Substring) -> String {
+                String(text).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(text)
+            }
+            items[decode(parts[0])] = parts.count > 1 ? decode(parts[1]) : ""
+        }
+        return items
     }
 
     init(method: HTTPMethod, path: String, headers: HTTPHeaders, body: Body) {

@@ -15,6 +15,7 @@ extension Gateway {
             "x-request-id": exchange.id, "x-gatehouse-deployment": deployment.publicName + "/" + deployment.name,
             "x-gatehouse-attempts": String(exchange.attempts.count),
         ]
+        for header in exchange.admission?.headers ?? [] { headers.add(name: header.name, value: header.value) }
         switch routed.answer {
         case .whole(let whole, let dropped):
             if !dropped.isEmpty {
@@ -22,6 +23,10 @@ extension Gateway {
             }
             headers.add(name: "content-type", value: "application/json")
             exchange.usage = whole.usage
+            if let usage = whole.usage {
+                headers.add(
+                    name: "x-gatehouse-cost-usd", value: accounting.cost(of: usage, deployment: deployment).description)
+            }
             let body = encode(whole, deployment: deployment, dialect: call.dialect)
             exchange.answer = body
             var response = FrontResponse(status: .ok, headers: headers, body: .buffer(body))

@@ -15,6 +15,12 @@ extension Gateway {
         /// The deployment that answered (or the last one asked).
         var deployment: Deployment?
         var usage: Usage?
+        /// What the answer cost (set when the request is recorded).
+        var cost: Nanodollars?
+        /// What the request holds of its budgets and rate limits, settled when it is recorded.
+        var admission: Admission?
+        /// Time to the first byte of the answer that was used.
+        var firstByte: Duration?
         var mode = "translate"
         /// Every attempt the router made, in order.
         var attempts: [Attempt] = []

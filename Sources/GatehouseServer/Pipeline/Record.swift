@@ -35,6 +35,12 @@ extension Gateway {
 
     func record(_ exchange: Exchange, status: Int, error: GatewayError?) {
         var exchange = exchange
+        if let usage = exchange.usage, let deployment = exchange.deployment {
+            exchange.cost = accounting.cost(of: usage, deployment: deployment)
+        }
+        if let admission = exchange.admission {
+            settle(admission, cost: exchange.cost ?? .zero, usage: exchange.usage)
+        }
         exchange.digestPrompt()
         if let answer = exchange.answer { exchange.sent(answer) }
         let elapsed = ContinuousClock.now - exchange.started
@@ -52,6 +58,7 @@ extension Gateway {
         if let principal = exchange.principal {
             fields["principal"] = .string(principal.subject)
             fields["token_id"] = .string(principal.tokenID)
+            if let team = principal.limits.team { fields["team"] = .string(team) }
         }
         if let model = exchange.model { fields["model"] = .string(String(model.prefix(200))) }
         if let deployment = exchange.deployment {
@@ -74,7 +81,10 @@ extension Gateway {
         if let usage = exchange.usage {
             fields["prompt_tokens"] = .int(usage.promptTokens)
             fields["completion_tokens"] = .int(usage.completionTokens)
+            if usage.cachedPromptTokens > 0 { fields["cached_tokens"] = .int(usage.cachedPromptTokens) }
         }
+        if let cost = exchange.cost { fields["cost_usd"] = .string(cost.description) }
+        if let firstByte = exchange.firstByte { fields["ttfb_ms"] = .int(firstByte.milliseconds) }
         if let prompt = exchange.prompt { fields["prompt_sha256"] = prompt }
         if exchange.completion.byteCount > 0 { fields["completion_sha256"] = exchange.completion.finalize() }
         if let error { fields["error"] = .string(error.code) }
@@ -107,6 +117,11 @@ extension Gateway {
         }
         finish(exchange, status: gatewayError.status, error: gatewayError)
         var response = exchange.dialect.errorResponse(gatewayError, requestID: exchange.id)
+        for header in exchange.admission?.headers ?? [] { response.headers.add(name: header.name, value: header.value) }
+        // A spent budget does not come back by retrying: the SDKs' own retry logic reads this.
+        if gatewayError.code == GatewayError.Code.budgetExceeded.rawValue {
+            response.headers.add(name: "x-should-retry", value: "false")
+        }
         if let deployment = exchange.deployment, !exchange.attempts.isEmpty {
             response.headers.add(name: "x-gatehouse-deployment", value: deployment.publicName + "/" + deployment.name)
             response.headers.add(name: "x-gatehouse-attempts", value: String(exchange.attempts.count))

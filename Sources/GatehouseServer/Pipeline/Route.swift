@@ -60,6 +60,7 @@ extension Gateway {
                         .init(
                             model: current.name, deployment: deployment.name, outcome: "ok", status: 200,
                             duration: elapsed))
+                    exchange.firstByte = ContinuousClock.now - exchange.started
                     metrics.attempts.add([current.name, deployment.name, "ok"])
                     return Routed(answer: answer, deployment: deployment)
                 } catch {

@@ -11,6 +11,7 @@ extension Gateway {
             let model = try authorize(call, exchange: exchange)
             try inputGuardrails(&call, model: model, exchange: &exchange)
             try await inputWebhooks(&call, model: model, exchange: &exchange)
+            try await admit(&call, model: model, exchange: &exchange)
             var routed = try await route(&call, model: model, exchange: &exchange)
             try await outputGuardrails(&routed, call: call, exchange: &exchange)
             return respond(routed, call: call, exchange: exchange)
