@@ -198,13 +198,16 @@ class Gateway:
     stderr_path: Path
 
 
-def start_gateway(root: Path, config: str, key: str) -> Gateway:
-    """Writes `config` (YAML; its providers name the sealed key `k`), seals `key` as `k` in a new state
-    directory under `root`, mints a token, and starts `gatehouse serve` on a free port, its stderr in a file."""
+def start_gateway(root: Path, config: str, key: str, extra_keys: dict[str, str] | None = None) -> Gateway:
+    """Writes `config` (YAML; its providers name the sealed key `k`), seals `key` as `k` (and each of
+    `extra_keys`) in a new state directory under `root`, mints a token, and starts `gatehouse serve` on a free
+    port, its stderr in a file."""
     state = str(root / "state")
     config_path = root / "gatehouse.yaml"
     config_path.write_text(config)
     gatehouse("keys", "add", "k", "--stdin", state=state, stdin=key + "\n")
+    for name, value in (extra_keys or {}).items():
+        gatehouse("keys", "add", name, "--stdin", state=state, stdin=value + "\n")
     token = gatehouse("token", "mint", "--subject", "e2e", state=state)
     stderr_path = root / "serve.stderr"
     process, match = start_process(
