@@ -42,11 +42,20 @@ public struct RouteDeployment: Sendable, Equatable {
     public var costRank: Int?
     /// Index of this deployment's health in the router (unique across the catalog).
     public var slot: Int = 0
+    /// The provider's own limits on this deployment (`limits: {rpm, tpm}`): at its limit, the
+    /// router skips it rather than hammer it.
+    public var requestsPerMinute: Int64?
+    public var tokensPerMinute: Int64?
 
-    public init(_ deployment: Deployment, weight: Int = 1, costRank: Int? = nil) {
+    public init(
+        _ deployment: Deployment, weight: Int = 1, costRank: Int? = nil, requestsPerMinute: Int64? = nil,
+        tokensPerMinute: Int64? = nil
+    ) {
         self.deployment = deployment
         self.weight = max(1, weight)
         self.costRank = costRank
+        self.requestsPerMinute = requestsPerMinute
+        self.tokensPerMinute = tokensPerMinute
     }
 }
 

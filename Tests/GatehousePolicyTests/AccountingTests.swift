@@ -115,4 +115,35 @@ struct AccountingTests {
         }
         #expect(granted <= 100 + (now - start) / window.interval + 1)
     }
+
+    @Test("local leases: takes within the lease, shortfalls, credits, debts, and what expiry hands back")
+    func leases() {
+        let allowances = LocalAllowances()
+        let counter = LimitCounter.budget(key: "token:t", period: "total", limit: 1000)
+        let now = ContinuousClock.now
+        #expect(allowances.take(counter, units: 10, now: now) == nil)
+        #expect(allowances.shortfall(counter, units: 10, now: now) == 10)
+        let lease = allowances.grant(
+            counter, granted: 100, take: 10, remainingElsewhere: 0, resetAt: nil, ttl: .seconds(10), now: now)
+        #expect(lease?.units == 90)
+        #expect(allowances.take(counter, units: 90, now: now)?.units == 0)
+        #expect(allowances.shortfall(counter, units: 5, now: now) == 5)
+        // A request that cost more than it reserved leaves a debt the next lease pays first.
+        allowances.credit(counter, units: -7)
+        #expect(allowances.shortfall(counter, units: 5, now: now) == 12)
+        allowances.credit(counter, units: 27)
+        #expect(allowances.take(counter, units: 20, now: now)?.units == 0)
+        allowances.credit(counter, units: 30)
+        // Expired: the unused units go back to the ledger, and a later credit is queued for it too.
+        let back = allowances.sweep(now: now + .seconds(11))
+        #expect(back.map(\.units) == [30])
+        allowances.credit(counter, units: 4)
+        #expect(allowances.sweep(now: now + .seconds(12)).map(\.units) == [4])
+        #expect(allowances.sweep(now: now + .seconds(13)).isEmpty)
+        // A different limit under the same key (the config changed) is a different lease.
+        let changed = LimitCounter.budget(key: "token:t", period: "total", limit: 2000)
+        _ = allowances.grant(counter, granted: 50, take: 0, remainingElsewhere: 0, resetAt: nil, ttl: .seconds(10), now: now)
+        #expect(allowances.take(changed, units: 1, now: now) == nil)
+        #expect(allowances.drainAll().map(\.units) == [50])
+    }
 }

@@ -50,6 +50,15 @@ struct RouterTests {
         #expect(router.choose(in: route, tried: [], isFirstAttempt: true)?.index == 1)
     }
 
+    @Test("deployments skipped at their own rate limit are never chosen, not even as a last resort")
+    func skipping() {
+        let route = route(.ordered)
+        let router = Router(slots: 3, seed: 1)
+        #expect(router.choose(in: route, tried: [], isFirstAttempt: true, skipping: [0])?.index == 1)
+        #expect(router.choose(in: route, tried: [1], isFirstAttempt: false, skipping: [0, 2])?.index == 1)
+        #expect(router.choose(in: route, tried: [], isFirstAttempt: true, skipping: [0, 1, 2]) == nil)
+    }
+
     @Test("least-busy picks the deployment with the fewest requests in flight")
     func leastBusy() {
         let route = route(.leastBusy)

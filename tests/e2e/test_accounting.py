@@ -41,6 +41,12 @@ def accounted() -> Iterator[Group]:
   - {name: pricey, provider: o, model: u-x}
   - {name: free, provider: o, model: u-free}
   - {name: anthro, provider: a, model: u-m}
+  - name: spread
+    strategy: ordered
+    deployments:
+      - {name: capped, provider: o, model: u-m, limits: {rpm: 3}}
+      - {name: spare, provider: o, model: u-m}
+  - {name: narrow, provider: o, model: u-m, limits: {rpm: 2}}
 prices:
   u-m: {input_per_mtok: 1000, output_per_mtok: 2000}
   u-x: {input_per_mtok: 3000, output_per_mtok: 5000}
@@ -286,3 +292,21 @@ def test_usage_needs_its_scope_and_refuses_bad_queries(accounted: Group) -> None
     assert httpx.get(url, params={"from": "yesterday"}, headers=admin, timeout=10).status_code == 400
     ok = httpx.get(url, params={"group_by": "day", "from": "2026-01-01"}, headers=admin, timeout=10)
     assert ok.status_code == 200 and ok.json()["group_by"] == "day"
+
+
+def test_a_deployment_at_its_providers_limit_is_skipped_not_hammered(accounted: Group) -> None:
+    client = accounted.openai()
+    answered_by = []
+    for _ in range(6):
+        raw = client.chat.completions.with_raw_response.create(model="spread", messages=MESSAGES, max_tokens=3)
+        answered_by.append(raw.headers["x-gatehouse-deployment"])
+        # Skipping a deployment at its limit is not an attempt.
+        assert raw.headers["x-gatehouse-attempts"] == "1"
+    assert answered_by == ["spread/capped"] * 3 + ["spread/spare"] * 3
+    # A model whose only deployment is at its limit is refused before the provider is asked.
+    for _ in range(2):
+        client.chat.completions.create(model="narrow", messages=MESSAGES, max_tokens=3)
+    with pytest.raises(openai.RateLimitError) as caught:
+        client.chat.completions.create(model="narrow", messages=MESSAGES, max_tokens=3)
+    assert caught.value.response.json()["error"]["code"] == "rate_limited"
+    assert "at its rate limit" in caught.value.response.json()["error"]["message"]

@@ -63,12 +63,12 @@ public final class Router: Sendable {
     /// available deployments come first, then tried ones again; when every deployment is down
     /// and this is the model's first attempt, the least recently failed one is tried anyway.
     public func choose(
-        in route: ModelRoute, tried: [Int], isFirstAttempt: Bool, at now: Instant = .now
+        in route: ModelRoute, tried: [Int], isFirstAttempt: Bool, skipping: [Int] = [], at now: Instant = .now
     ) -> Choice? {
         state.withLock { state in
             var fresh: [(index: Int, probe: Bool)] = []
             var again: [(index: Int, probe: Bool)] = []
-            for (index, deployment) in route.deployments.enumerated() {
+            for (index, deployment) in route.deployments.enumerated() where !skipping.contains(deployment.slot) {
                 let availability = state.health[deployment.slot].availability(at: now)
                 guard availability != .closed else { continue }
                 let candidate = (index, availability == .probe)
@@ -82,7 +82,7 @@ public final class Router: Sendable {
                 state.health[slot].started(probe: probe)
                 return Choice(index: pick, slot: slot, isProbe: probe, isForced: false)
             }
-            guard isFirstAttempt, !route.deployments.isEmpty else { return nil }
+            guard isFirstAttempt, skipping.isEmpty, !route.deployments.isEmpty else { return nil }
             let forced =
                 route.deployments.indices.min { a, b in
                     let first = state.health[route.deployments[a].slot].lastFailure

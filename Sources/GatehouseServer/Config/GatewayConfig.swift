@@ -382,14 +382,14 @@ public struct GatewayConfig: Sendable {
                 entry, key,
                 allowed: [
                     "name", "provider", "model", "default_max_tokens", "strategy", "deployments", "fallbacks",
-                    "context_window_fallbacks", "retries", "timeouts", "guardrails",
+                    "context_window_fallbacks", "retries", "timeouts", "guardrails", "limits",
                 ])
             guard let name = try string(settings["name"], "\(key).name"), !name.isEmpty else {
                 throw fail("\(key).name", "is required")
             }
             var deployments: [RouteDeployment] = []
             if let list = settings["deployments"] {
-                for field in ["provider", "model", "default_max_tokens"] where settings[field] != nil {
+                for field in ["provider", "model", "default_max_tokens", "limits"] where settings[field] != nil {
                     throw fail("\(key).\(field)", "belongs to each deployment when the model lists deployments")
                 }
                 guard let list = list as? [Any], !list.isEmpty else {
@@ -400,7 +400,7 @@ public struct GatewayConfig: Sendable {
                     let deploymentKey = "\(key).deployments[\(index)]"
                     let fields = try mapping(
                         item, deploymentKey,
-                        allowed: ["name", "provider", "model", "weight", "cost_rank", "default_max_tokens"])
+                        allowed: ["name", "provider", "model", "weight", "cost_rank", "default_max_tokens", "limits"])
                     let deployment = try readDeployment(fields, key: deploymentKey, model: name, config: config)
                     guard names.insert(deployment.deployment.name).inserted else {
                         throw fail(
@@ -455,7 +455,10 @@ public struct GatewayConfig: Sendable {
             let deployment = Deployment(
                 publicName: model, name: name, provider: provider.name, kind: provider.kind, upstreamModel: upstream,
                 defaultMaxTokens: maxTokens)
-            return RouteDeployment(deployment, weight: weight, costRank: costRank)
+            let limits = try fields["limits"].map { try readRates($0, key: "\(key).limits") }
+            return RouteDeployment(
+                deployment, weight: weight, costRank: costRank, requestsPerMinute: limits?.requestsPerMinute,
+                tokensPerMinute: limits?.tokensPerMinute)
         }
 
         /// A list of model names.

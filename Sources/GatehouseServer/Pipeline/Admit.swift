@@ -18,6 +18,8 @@ extension Gateway {
             var counter: LimitCounter
             var unit: Unit
             var units: Int64
+            /// A deployment's own limit: charged the answer's tokens only if that deployment answered.
+            var deployment: String? = nil
         }
 
         var holds: [Hold] = []
@@ -163,16 +165,57 @@ extension Gateway {
 
     /// Settles an admission once the request ended: the budget gets back what the answer did not
     /// cost, the token rate is charged the answer's real size.
-    func settle(_ admission: Admission, cost: Nanodollars, usage: Usage?) {
+    func settle(_ admission: Admission, cost: Nanodollars, usage: Usage?, answeredBy deployment: Deployment?) {
         for hold in admission.holds {
             switch hold.unit {
             case .budget: accounting.allowances.credit(hold.counter, units: hold.units - cost.value)
             case .requests: continue
             case .tokens:
-                let used = Int64(usage?.totalTokens ?? 0)
+                let answered = hold.deployment == nil || hold.deployment == deployment.map(Self.deploymentKey)
+                let used = answered ? Int64(usage?.totalTokens ?? 0) : 0
                 accounting.allowances.credit(hold.counter, units: hold.units - used)
             }
         }
+    }
+
+    static func deploymentKey(_ deployment: Deployment) -> String {
+        "deployment:" + deployment.publicName + "/" + deployment.name
+    }
+
+    /// A deployment's own RPM/TPM limit (`limits:` on it, the provider's): true when it may be
+    /// asked now, its units held by the request; false when it is at its limit (the router skips it).
+    func admitDeployment(_ entry: RouteDeployment, call: Call, exchange: inout Exchange) async throws -> Bool {
+        guard entry.requestsPerMinute != nil || entry.tokensPerMinute != nil else { return true }
+        let key = Self.deploymentKey(entry.deployment)
+        let owner = "deployment '\(entry.deployment.publicName)/\(entry.deployment.name)'"
+        var needs: [Need] = []
+        if let rpm = entry.requestsPerMinute {
+            needs.append(Need(counter: .rate(key: key + ":rpm", limit: rpm), unit: .requests, units: 1, owner: owner))
+        }
+        if let tpm = entry.tokensPerMinute {
+            let estimate = Int64(TokenEstimate.tokens(inUTF8Bytes: call.body.readableBytes))
+            needs.append(
+                Need(counter: .rate(key: key + ":tpm", limit: tpm), unit: .tokens, units: max(1, min(estimate, tpm)),
+                    owner: owner))
+        }
+        var held: [Admission.Hold] = []
+        let now = ContinuousClock.now
+        for need in needs {
+            do {
+                _ = try await take(need, now: now)
+                held.append(.init(counter: need.counter, unit: need.unit, units: need.units, deployment: key))
+            } catch let error as GatewayError where error.code == GatewayError.Code.rateLimited.rawValue {
+                release(Admission(holds: held))
+                return false
+            } catch {
+                release(Admission(holds: held))
+                throw error
+            }
+        }
+        var admission = exchange.admission ?? Admission()
+        admission.holds += held
+        exchange.admission = admission
+        return true
     }
 
     /// The limits that apply to this request, and the units each needs.

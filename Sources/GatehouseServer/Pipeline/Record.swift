@@ -39,7 +39,7 @@ extension Gateway {
             exchange.cost = accounting.cost(of: usage, deployment: deployment)
         }
         if let admission = exchange.admission {
-            settle(admission, cost: exchange.cost ?? .zero, usage: exchange.usage)
+            settle(admission, cost: exchange.cost ?? .zero, usage: exchange.usage, answeredBy: exchange.deployment)
         }
         exchange.digestPrompt()
         if let answer = exchange.answer { exchange.sent(answer) }

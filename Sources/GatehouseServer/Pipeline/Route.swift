@@ -26,12 +26,31 @@ extension Gateway {
         var lastError: GatewayError?
         var lastRetryAfter: String?
         var deploymentsAsked = Set<Int>()
+        var skippedAtLimit = 0
         while true {
             var tried: [Int] = []
+            var atLimit: [Int] = []
             var left = 1 + current.retries
             attempts: while left > 0,
-                let choice = router.choose(in: current, tried: tried, isFirstAttempt: tried.isEmpty)
+                let choice = router.choose(
+                    in: current, tried: tried, isFirstAttempt: tried.isEmpty && atLimit.isEmpty, skipping: atLimit)
             {
+                // A deployment at the provider's own limit is skipped, not asked (and not an attempt).
+                let entry = current.deployments[choice.index]
+                let admitted: Bool
+                do {
+                    admitted = try await admitDeployment(entry, call: call, exchange: &exchange)
+                } catch {
+                    router.ended(slot: choice.slot)
+                    throw error
+                }
+                guard admitted else {
+                    router.ended(slot: choice.slot)
+                    atLimit.append(choice.slot)
+                    skippedAtLimit += 1
+                    metrics.attempts.add([current.name, entry.deployment.name, "at_limit"])
+                    continue attempts
+                }
                 left -= 1
                 if !exchange.attempts.isEmpty { metrics.retries.add([current.name]) }
                 // Another deployment is asked at once; the same one again after a jittered backoff.
@@ -101,6 +120,12 @@ extension Gateway {
             current = next
         }
         guard let lastError else {
+            if skippedAtLimit > 0 {
+                throw GatewayError(
+                    .rateLimited,
+                    "Every deployment of the model '\(primary.name)' is at its rate limit; retry shortly.",
+                    code: .rateLimited, retryAfter: "1")
+            }
             throw GatewayError(
                 .upstreamUnavailable, "No deployment of the model '\(primary.name)' is available.",
                 code: .noDeploymentAvailable)
