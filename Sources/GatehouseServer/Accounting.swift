@@ -3,6 +3,7 @@ import GatehouseCore
 import GatehousePolicy
 import GatehouseSecurity
 import Logging
+import Synchronization
 
 /// The front's road to the ledger (in a deployed front: the keyholder link).
 public protocol LedgerClient: Sendable {
@@ -24,6 +25,10 @@ public final class Accounting: Sendable {
     private let worstPrices: [String: ModelPrice]
     /// Models with a deployment that has no price.
     let unpriced: Set<String>
+    /// Refills in flight, by counter: requests missing the same lease at once share one.
+    private let refills = Mutex<[String: Task<JSONValue?, Never>]>([:])
+    /// The current window of each budget period (calendar arithmetic once per period, not per request).
+    private let windows = Mutex<[BudgetPeriod: (label: String, resetsAt: Date?, from: Date)]>([:])
 
     /// How long a lease is held before its unused units go back.
     static let budgetLeaseTTL: Duration = .seconds(10)
@@ -103,7 +108,63 @@ public final class Accounting: Sendable {
             || principal.limits.tokensPerMinute != nil
     }
 
+    /// The period `date` falls in, from the cache while it lasts.
+    func window(_ period: BudgetPeriod, at date: Date) -> (label: String, resetsAt: Date?) {
+        if let cached = windows.withLock({ $0[period] }), date >= cached.from,
+            cached.resetsAt.map({ date < $0 }) ?? true
+        {
+            return (cached.label, cached.resetsAt)
+        }
+        let window = period.window(at: date)
+        windows.withLock { $0[period] = (window.label, window.resetsAt, date) }
+        return window
+    }
+
     // MARK: Leases
+
+    /// Leases more of a counter from the ledger (one refill at a time per counter); the granted
+    /// units land in the local allowance. Returns the ledger's answer, or nil when it cannot answer.
+    func refill(_ counter: LimitCounter, units: Int64) async -> JSONValue? {
+        let task: Task<JSONValue?, Never> = refills.withLock { tasks in
+            if let running = tasks[counter.key] { return running }
+            let task = Task { await self.lease(counter, units: units) }
+            tasks[counter.key] = task
+            return task
+        }
+        return await task.value
+    }
+
+    private func lease(_ counter: LimitCounter, units: Int64) async -> JSONValue? {
+        defer { _ = refills.withLock { $0.removeValue(forKey: counter.key) } }
+        guard let ledger else { return nil }
+        let now = ContinuousClock.now
+        let shortfall = allowances.shortfall(counter, units: units, now: now)
+        let question: JSONValue
+        let ttl: Duration
+        switch counter {
+        case .budget(let key, let period, let limit):
+            question = .object([
+                "op": .string("lease_budget"), "key": .string(key), "period": .string(period), "limit": .int(limit),
+                "need": .int(shortfall), "ask": .int(max(shortfall, limit / 50)),
+            ])
+            ttl = Self.budgetLeaseTTL
+        case .rate(let key, let limit):
+            question = .object([
+                "op": .string("lease_rate"), "key": .string(key), "limit": .int(limit),
+                "window_ns": .int(60_000_000_000), "ask": .int(max(shortfall, limit / 20)),
+            ])
+            ttl = Self.rateLeaseTTL
+        }
+        guard let answer = try? await ledger.askLedger(question), answer["error"] == nil,
+            let granted = answer["granted"]?.intValue
+        else { return nil }
+        if granted > 0 {
+            _ = allowances.grant(
+                counter, granted: Int64(granted), take: 0, remainingElsewhere: Int64(answer["remaining"]?.intValue ?? 0),
+                resetAt: answer["reset_ns"]?.intValue.map { now + .nanoseconds($0) }, ttl: ttl, now: now)
+        }
+        return answer
+    }
 
     /// Hands back what expired leases did not use. Runs every second while the front serves.
     public func run() async {

@@ -180,6 +180,8 @@ def test_rpm_five_refuses_the_sixth_with_retry_after_and_headers_and_the_sdk_ret
     assert caught.value.response.json()["error"]["code"] == "rate_limited"
     wait = int(caught.value.response.headers["retry-after"])
     assert 1 <= wait <= 12
+    assert caught.value.response.headers["x-ratelimit-remaining-requests"] == "0"
+    assert caught.value.response.headers["x-ratelimit-limit-requests"] == "5"
     # The Anthropic dialect carries Anthropic's header names.
     messages = anthropic.Anthropic(base_url=accounted.gateway.base_url, api_key=token, max_retries=0)
     with pytest.raises(anthropic.RateLimitError) as refused:

@@ -58,7 +58,21 @@ extension Gateway {
         var tightestTokens: (limit: Int64, remaining: Int64, reset: Duration)?
         do {
             for need in needs {
-                let lease = try await take(need, now: now)
+                let lease: LocalAllowances.Lease?
+                do {
+                    lease = try await take(need, now: now)
+                } catch let error as GatewayError {
+                    // A refusal by a rate limit says so in the headers too: none left, and when.
+                    if case .rate(_, let limit) = need.counter, error.code == GatewayError.Code.rateLimited.rawValue {
+                        let wait = Duration.seconds(Int(error.retryAfter ?? "1") ?? 1)
+                        if need.unit == .requests { tightestRequests = (limit, 0, wait) }
+                        if need.unit == .tokens { tightestTokens = (limit, 0, wait) }
+                        exchange.admission = Admission(
+                            headers: Self.rateHeaders(
+                                requests: tightestRequests, tokens: tightestTokens, dialect: call.dialect))
+                    }
+                    throw error
+                }
                 admission.holds.append(.init(counter: need.counter, unit: need.unit, units: need.units))
                 guard let lease, case .rate(_, let limit) = need.counter else { continue }
                 let remaining = max(0, min(limit, lease.remainingElsewhere + lease.units))
@@ -79,48 +93,23 @@ extension Gateway {
         exchange.admission = admission
     }
 
-    /// Takes a need's units locally, leasing the shortfall from the ledger.
+    /// Takes a need's units locally, leasing the shortfall from the ledger. Requests that miss the
+    /// same lease at once share one refill (one ledger question), then take from what it brought.
     private func take(_ need: Need, now: ContinuousClock.Instant) async throws -> LocalAllowances.Lease? {
         let allowances = accounting.allowances
         if let lease = allowances.take(need.counter, units: need.units, now: now) { return lease }
-        guard let ledger = accounting.ledger else { return nil }
-        let shortfall = allowances.shortfall(need.counter, units: need.units, now: now)
-        let answer: JSONValue
-        let question: JSONValue
-        let ttl: Duration
-        switch need.counter {
-        case .budget(let key, let period, let limit):
-            question = .object([
-                "op": .string("lease_budget"), "key": .string(key), "period": .string(period), "limit": .int(limit),
-                "need": .int(shortfall), "ask": .int(max(shortfall, limit / 50)),
-            ])
-            ttl = Accounting.budgetLeaseTTL
-        case .rate(let key, let limit):
-            question = .object([
-                "op": .string("lease_rate"), "key": .string(key), "limit": .int(limit),
-                "window_ns": .int(60_000_000_000), "ask": .int(max(shortfall, limit / 20)),
-            ])
-            ttl = Accounting.rateLeaseTTL
+        guard accounting.ledger != nil else { return nil }
+        for _ in 0..<4 {
+            guard let answer = await accounting.refill(need.counter, units: need.units) else {
+                return try unavailable()
+            }
+            if let lease = allowances.take(need.counter, units: need.units, now: .now) { return lease }
+            if (answer["granted"]?.intValue ?? 0) == 0 {
+                throw refusal(need, retryAfterNanoseconds: answer["retry_after_ns"]?.intValue)
+            }
+            // Others took what the refill brought first: ask again.
         }
-        do {
-            answer = try await ledger.askLedger(question)
-        } catch {
-            return try unavailable()
-        }
-        guard answer["error"] == nil, let granted = answer["granted"]?.intValue.map(Int64.init) else {
-            return try unavailable()
-        }
-        let remaining = Int64(answer["remaining"]?.intValue ?? 0)
-        let resetAt = answer["reset_ns"]?.intValue.map { now + .nanoseconds($0) }
-        if granted > 0,
-            let lease = allowances.grant(
-                need.counter, granted: granted, take: need.units, remainingElsewhere: remaining, resetAt: resetAt,
-                ttl: ttl, now: now)
-        {
-            return lease
-        }
-        // Less than the shortfall (what was granted stays on the lease for the next request).
-        throw refusal(need, retryAfterNanoseconds: answer["retry_after_ns"]?.intValue)
+        throw refusal(need, retryAfterNanoseconds: nil)
     }
 
     /// The ledger could not answer: refuse (fail closed), or serve with a warning.
@@ -238,7 +227,7 @@ extension Gateway {
                     accounting.worstPrice(model: model.name)?.worstCase(
                         promptTokens: Int(bodyBytes), maxOutputTokens: Int(maxOutput)) ?? .zero
             }
-            let window = period.window(at: now)
+            let window = accounting.window(period, at: now)
             needs.append(
                 Need(
                     counter: .budget(key: key, period: window.label, limit: amount.value), unit: .budget,
