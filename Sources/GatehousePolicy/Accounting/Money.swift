@@ -35,20 +35,33 @@ public struct Nanodollars: Sendable, Hashable, Comparable, AdditiveArithmetic, C
 }
 
 extension Nanodollars {
-    /// Parses what ``description`` writes: decimal dollars, up to nine places.
+    /// Parses what ``description`` writes: decimal dollars, up to ten digits, a point and up to
+    /// nine places. Byte by byte (a token's budget is read on every request it makes).
     public init?(parsing text: some StringProtocol) {
-        let parts = text.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
-        guard let wholeText = parts.first, !wholeText.isEmpty, wholeText.count <= 10,
-            wholeText.allSatisfy({ $0.isASCII && $0.isNumber }), let whole = Int64(wholeText)
-        else { return nil }
+        var whole: Int64 = 0
         var fraction: Int64 = 0
-        if parts.count == 2 {
-            let digits = parts[1]
-            guard !digits.isEmpty, digits.count <= 9, digits.allSatisfy({ $0.isASCII && $0.isNumber }),
-                let value = Int64(digits + String(repeating: "0", count: 9 - digits.count))
-            else { return nil }
-            fraction = value
+        var wholeDigits = 0
+        var places = -1
+        for byte in text.utf8 {
+            if byte == UInt8(ascii: ".") {
+                guard places < 0, wholeDigits > 0 else { return nil }
+                places = 0
+                continue
+            }
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+            let digit = Int64(byte - UInt8(ascii: "0"))
+            if places < 0 {
+                wholeDigits += 1
+                guard wholeDigits <= 10 else { return nil }
+                whole = whole * 10 + digit
+            } else {
+                places += 1
+                guard places <= 9 else { return nil }
+                fraction = fraction * 10 + digit
+            }
         }
+        guard wholeDigits > 0, places != 0 else { return nil }
+        for _ in 0..<(9 - max(0, places)) { fraction *= 10 }
         self.init(whole * 1_000_000_000 + fraction)
     }
 }
