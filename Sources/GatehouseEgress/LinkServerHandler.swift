@@ -143,40 +143,35 @@ final class LinkServerHandler: ChannelInboundHandler, EgressAnswerSink {
 
     /// Appends the front's records off the event loop (a batch can hold hundreds), then answers.
     private func answerRecords(_ payload: ByteBuffer) {
-        guard let context else { return }
-        state = .answering
-        let server = self.server
-        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let loop = context.eventLoop
-        Task {
-            let reply = server.acceptRecords(payload)
-            loop.execute {
-                guard case .answering = handler.value.state else { return }
-                handler.value.state = .idle
-                handler.value.write(.recordsAccepted(reply), flush: true)
-            }
-        }
+        answerOffLoop { server in .recordsAccepted(server.acceptRecords(payload)) }
     }
 
     /// Answers a ledger question off the event loop (the ledger runs on its own thread).
     private func answerLedger(_ payload: ByteBuffer) {
-        guard let context else { return }
-        state = .answering
-        let server = self.server
-        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let loop = context.eventLoop
-        Task {
+        answerOffLoop { server in
             let reply: JSONValue
             if let ledger = server.ledger, let question = try? JSONValue.decode(payload) {
                 reply = await ledger.answer(question)
             } else {
                 reply = .object(["error": .string(server.ledger == nil ? "unavailable" : "invalid")])
             }
-            let bytes = ByteBuffer(string: reply.compactText())
+            return .ledgerReply(ByteBuffer(string: reply.compactText()))
+        }
+    }
+
+    /// Works out an answer off the event loop, then writes it (unless the connection went meanwhile).
+    private func answerOffLoop(_ work: @escaping @Sendable (KeyholderServer) async -> LinkFrame) {
+        guard let context else { return }
+        state = .answering
+        let server = self.server
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let loop = context.eventLoop
+        Task {
+            let frame = await work(server)
             loop.execute {
                 guard case .answering = handler.value.state else { return }
                 handler.value.state = .idle
-                handler.value.write(.ledgerReply(bytes), flush: true)
+                handler.value.write(frame, flush: true)
             }
         }
     }

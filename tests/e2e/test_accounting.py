@@ -87,6 +87,31 @@ def usage(g: Group, group_by: str) -> dict[str, dict]:
     return report
 
 
+def crowd(clients: list[openai.OpenAI], count: int) -> tuple[list[Decimal], dict[str, int], float]:
+    """`count` requests from 32 threads, spread over `clients` in turn: the costs of those served, the
+    refusals by code, and the seconds it took."""
+    lock = threading.Lock()
+    costs: list[Decimal] = []
+    refusals: dict[str, int] = {}
+
+    def one(index: int) -> None:
+        try:
+            raw = clients[index % len(clients)].chat.completions.with_raw_response.create(
+                model="metered", messages=MESSAGES, max_tokens=5)
+            reply = raw.parse()
+            with lock:
+                costs.append(cost_of("u-m", reply.usage.prompt_tokens, reply.usage.completion_tokens))
+        except openai.RateLimitError as error:
+            with lock:
+                code = error.response.json()["error"]["code"]
+                refusals[code] = refusals.get(code, 0) + 1
+
+    started = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=32) as pool:
+        list(pool.map(one, range(count)))
+    return costs, refusals, time.monotonic() - started
+
+
 def test_every_answer_carries_its_cost_computed_from_the_price_table(accounted: Group) -> None:
     client = accounted.openai()
     raw = client.chat.completions.with_raw_response.create(model="metered", messages=MESSAGES, max_tokens=8)
@@ -224,25 +249,7 @@ def test_concurrent_requests_against_one_budget_and_one_rpm_stay_within_them(acc
     token = mint(accounted, "crowd", "--budget-usd", str(budget), "--rpm", "40")
     client = openai.OpenAI(base_url=accounted.gateway.base_url + "/v1", api_key=token, max_retries=0, timeout=30)
     accounted.sims["o"].clear()
-    lock = threading.Lock()
-    costs: list[Decimal] = []
-    refusals: dict[str, int] = {}
-
-    def one(_: int) -> None:
-        try:
-            raw = client.chat.completions.with_raw_response.create(model="metered", messages=MESSAGES, max_tokens=5)
-            reply = raw.parse()
-            with lock:
-                costs.append(cost_of("u-m", reply.usage.prompt_tokens, reply.usage.completion_tokens))
-        except openai.RateLimitError as error:
-            with lock:
-                code = error.response.json()["error"]["code"]
-                refusals[code] = refusals.get(code, 0) + 1
-
-    started = time.monotonic()
-    with concurrent.futures.ThreadPoolExecutor(max_workers=32) as pool:
-        list(pool.map(one, range(200)))
-    elapsed = time.monotonic() - started
+    costs, refusals, elapsed = crowd([client], 200)
     assert len(costs) + sum(refusals.values()) == 200
     # The documented bound (docs/accounting.md): the whole limit at once, then one more every 60/40 s, over the
     # run and the 2 s a lease may be held.

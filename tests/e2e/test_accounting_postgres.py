@@ -4,7 +4,6 @@ together; then PostgreSQL is stopped mid-load and started again, and nothing rec
 
 from __future__ import annotations
 
-import concurrent.futures
 import os
 import pwd
 import shutil
@@ -24,7 +23,7 @@ import openai
 import pytest
 
 from conftest import SIM_API_KEY, Gateway, gatehouse, start_gateway, start_simulator, stop_process, wait_until
-from test_accounting import MESSAGES, cost_of
+from test_accounting import MESSAGES, crowd
 
 PG_PASSWORD = "pg-fake-password-for-tests"
 BINDIR = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)), None)
@@ -153,26 +152,7 @@ def test_two_instances_on_one_postgres_enforce_one_budget_and_one_rpm(postgres: 
                           state=a.state)
         clients = [openai.OpenAI(base_url=g.base_url + "/v1", api_key=token, max_retries=0, timeout=30) for g in (a, b)]
         sim.clear()
-        lock = threading.Lock()
-        costs: list[Decimal] = []
-        refusals: dict[str, int] = {}
-
-        def one(index: int) -> None:
-            try:
-                raw = clients[index % 2].chat.completions.with_raw_response.create(
-                    model="metered", messages=MESSAGES, max_tokens=5)
-                reply = raw.parse()
-                with lock:
-                    costs.append(cost_of("u-m", reply.usage.prompt_tokens, reply.usage.completion_tokens))
-            except openai.RateLimitError as error:
-                with lock:
-                    code = error.response.json()["error"]["code"]
-                    refusals[code] = refusals.get(code, 0) + 1
-
-        started = time.monotonic()
-        with concurrent.futures.ThreadPoolExecutor(max_workers=32) as pool:
-            list(pool.map(one, range(200)))
-        elapsed = time.monotonic() - started
+        costs, refusals, elapsed = crowd(clients, 200)
         assert len(costs) + sum(refusals.values()) == 200
         # docs/accounting.md: at most limit + (t + 2 s) / interval admitted over both instances; cost ≤ budget.
         assert len(costs) <= 40 + int((elapsed + 2) / 1.5) + 1, (len(costs), elapsed)

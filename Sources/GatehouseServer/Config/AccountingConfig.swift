@@ -78,37 +78,36 @@ extension GatewayConfig.Reader {
     }
 
     func readBudgets(_ value: Any, into policy: inout AccountingPolicy) throws {
-        let sections = try mapping(value, "budgets", allowed: Set(AccountingPolicy.Scope.allCases.map(\.section)))
-        for scope in AccountingPolicy.Scope.allCases {
-            guard let section = sections[scope.section] else { continue }
-            let base = "budgets.\(scope.section)"
-            guard let entries = section as? [String: Any] else { throw fail(base, "must be a mapping of names to budgets") }
-            for name in entries.keys.sorted() {
-                let key = "\(base).\(name)"
-                let entry = try mapping(entries[name], key, allowed: ["usd", "period"])
-                guard let usd = try number(entry["usd"], "\(key).usd"), let amount = Nanodollars(usd: usd) else {
-                    throw fail("\(key).usd", "is required: the budget in US dollars")
-                }
-                let periodName = try string(entry["period"], "\(key).period") ?? "month"
-                guard let period = BudgetPeriod(rawValue: periodName) else {
-                    throw fail("\(key).period", "must be day, week, month or total")
-                }
-                policy.budgets[scope, default: [:]][name] = .init(amount: amount, period: period)
+        try readScoped(value, section: "budgets") { scope, name, entry, key in
+            let fields = try mapping(entry, key, allowed: ["usd", "period"])
+            guard let usd = try number(fields["usd"], "\(key).usd"), let amount = Nanodollars(usd: usd) else {
+                throw fail("\(key).usd", "is required: the budget in US dollars")
             }
+            let periodName = try string(fields["period"], "\(key).period") ?? "month"
+            guard let period = BudgetPeriod(rawValue: periodName) else {
+                throw fail("\(key).period", "must be day, week, month or total")
+            }
+            policy.budgets[scope, default: [:]][name] = .init(amount: amount, period: period)
         }
     }
 
     func readLimits(_ value: Any, into policy: inout AccountingPolicy) throws {
-        let sections = try mapping(value, "limits", allowed: Set(AccountingPolicy.Scope.allCases.map(\.section)))
+        try readScoped(value, section: "limits") { scope, name, entry, key in
+            policy.rates[scope, default: [:]][name] = try readRates(entry, key: key)
+        }
+    }
+
+    /// A `subjects:`/`teams:`/`models:` mapping of names to entries, each handed to `read`.
+    private func readScoped(
+        _ value: Any, section: String,
+        _ read: (AccountingPolicy.Scope, String, Any?, String) throws -> Void
+    ) throws {
+        let sections = try mapping(value, section, allowed: Set(AccountingPolicy.Scope.allCases.map(\.section)))
         for scope in AccountingPolicy.Scope.allCases {
-            guard let section = sections[scope.section] else { continue }
-            let base = "limits.\(scope.section)"
-            guard let entries = section as? [String: Any] else { throw fail(base, "must be a mapping of names to limits") }
-            for name in entries.keys.sorted() {
-                let key = "\(base).\(name)"
-                let rates = try readRates(entries[name], key: key)
-                policy.rates[scope, default: [:]][name] = rates
-            }
+            guard let entries = sections[scope.section] else { continue }
+            let base = "\(section).\(scope.section)"
+            guard let named = entries as? [String: Any] else { throw fail(base, "must be a mapping of names to entries") }
+            for name in named.keys.sorted() { try read(scope, name, named[name], "\(base).\(name)") }
         }
     }
 
