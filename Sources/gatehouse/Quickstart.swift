@@ -24,6 +24,11 @@ enum Quickstart {
               - {name: sim-gpt, provider: sim-openai, model: sim-gpt}
               - {name: sim-claude, provider: sim-anthropic, model: sim-claude}
               - {name: sim-gemini, provider: sim-gemini, model: sim-gemini}
+            # The simulated models are priced like the models they stand in for, so answers show a cost.
+            prices:
+              sim-gpt: {input_per_mtok: 0.15, output_per_mtok: 0.60, cached_input_per_mtok: 0.075}
+              sim-claude: {input_per_mtok: 3, output_per_mtok: 15, cached_input_per_mtok: 0.30, cache_write_per_mtok: 3.75}
+              sim-gemini: {input_per_mtok: 0.30, output_per_mtok: 2.50, cached_input_per_mtok: 0.075}
 
             """
     }
