@@ -319,3 +319,24 @@ def test_a_deployment_at_its_providers_limit_is_skipped_not_hammered(accounted: 
         client.chat.completions.create(model="narrow", messages=MESSAGES, max_tokens=3)
     assert caught.value.response.json()["error"]["code"] == "rate_limited"
     assert "at its rate limit" in caught.value.response.json()["error"]["message"]
+
+
+def test_a_tokens_per_minute_limit_counts_the_answers_real_size(accounted: Group) -> None:
+    token = mint(accounted, "tpm-limited", "--tpm", "60")
+    client = openai.OpenAI(base_url=accounted.gateway.base_url + "/v1", api_key=token, max_retries=0)
+    used = 0
+    refusal = None
+    for _ in range(20):
+        try:
+            raw = client.chat.completions.with_raw_response.create(model="metered", messages=MESSAGES, max_tokens=5)
+        except openai.RateLimitError as error:
+            refusal = error
+            break
+        assert raw.headers["x-ratelimit-limit-tokens"] == "60"
+        used += raw.parse().usage.total_tokens
+        time.sleep(0.05)  # the answer's real size is charged when its record is written
+    assert refusal is not None
+    assert "tokens per minute" in refusal.response.json()["error"]["message"]
+    assert refusal.response.headers["x-ratelimit-remaining-tokens"] == "0"
+    # Admitted while the minute's tokens lasted: at most the limit and one more request's worth.
+    assert 0 < used <= 60 + 20
