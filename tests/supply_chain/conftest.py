@@ -50,15 +50,19 @@ def deps_cache(tmp_path_factory) -> Path:
 
 
 def _stub_sources(root: Path) -> None:
-    """Creates one empty Swift file per target the manifest declares, so SwiftPM accepts the copy."""
+    """Creates one empty Swift file per target the manifest declares, so SwiftPM accepts the copy (a system
+    library target gets its module map, which is all it has)."""
     manifest = json.loads(run(["swift", "package", "dump-package"], cwd=REPO_ROOT, check=True).stdout)
     for target in manifest["targets"]:
-        if target.get("path"):
-            folder = root / target["path"]
-        else:
-            folder = root / ("Tests" if target["type"] == "test" else "Sources") / target["name"]
+        relative = Path(target["path"]) if target.get("path") else (
+            Path("Tests" if target["type"] == "test" else "Sources") / target["name"])
+        folder = root / relative
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "Stub.swift").write_text("")
+        if target["type"] == "system":
+            for entry in (REPO_ROOT / relative).iterdir():
+                shutil.copy2(entry, folder / entry.name)
+        else:
+            (folder / "Stub.swift").write_text("")
 
 
 TOP_LEVEL = ("Package.swift", "dependencies.lock.json", "dependencies.allowlist.json", str(GENERATED))
