@@ -167,6 +167,7 @@ if Context.environment["GATEHOUSE_FUZZ"] == "1" {
         ("sse", ["GatehouseCore", .product(name: "NIOCore", package: "swift-nio")]),
         ("link", ["GatehouseLink", .product(name: "NIOCore", package: "swift-nio")]),
         ("token", ["GatehouseSecurity", .product(name: "Crypto", package: "swift-crypto")]),
+        ("config", ["GatehouseServer"]),
     ]
     for (name, dependencies) in fuzzTargets {
         package.targets.append(
